@@ -1,0 +1,106 @@
+//! # arpc
+//!
+//! An RPC framework for Rust services in which the Rust trait is the IDL and the wire format
+//! adapts to the data: each method, and each message, can travel as protobuf, JSON,
+//! MessagePack or postcard, chosen by policy, by size and by measured cost.
+//!
+//! This is the crate a service depends on; it re-exports the macros.
+//!
+//! ```
+//! use arpc::codec::{CodecKind, CodecPolicy, CodecSelector, CodecSet};
+//!
+//! #[arpc::message]
+//! #[derive(Debug, Clone, PartialEq)]
+//! struct Greeting {
+//!     name: String,          // field 1
+//!     times: u32,            // field 2
+//!     #[arpc(tag = 7)]
+//!     tags: Vec<String>,     // field 7
+//! }
+//!
+//! let msg = Greeting { name: "ada".into(), times: 3, tags: vec!["x".into()] };
+//! for codec in CodecKind::ALL {
+//!     let mut buf = bytes::BytesMut::new();
+//!     codec.encode(&msg, &mut buf).unwrap();
+//!     let back: Greeting = codec.decode(buf.freeze()).unwrap();
+//!     assert_eq!(back, msg);
+//! }
+//!
+//! // Compact binary below 16 KiB, JSON above, among the codecs the peer accepts.
+//! let selector = CodecSelector::new(CodecPolicy::BySize {
+//!     small: CodecKind::Postcard,
+//!     large: CodecKind::Json,
+//!     threshold_bytes: 16 * 1024,
+//! });
+//! let mut buf = bytes::BytesMut::new();
+//! let used = selector.encode(&msg, CodecSet::ALL, &mut buf).unwrap();
+//! assert_eq!(used, CodecKind::Postcard);
+//! ```
+//!
+//! ## Structure
+//!
+//! | module | holds |
+//! |---|---|
+//! | [`message`] | the [`Message`] trait every request and response implements |
+//! | [`codec`] | the [`Codec`](codec::Codec) trait, one file per codec, [`CodecPolicy`](codec::CodecPolicy) and [`CodecSelector`](codec::CodecSelector) |
+//! | [`proto`] | protobuf wire encoding of derived messages, on `prost::encoding` |
+//! | [`schema`] | the runtime schema model the `.proto` emitter renders |
+//!
+//! ## Messages
+//!
+//! `#[arpc::message]` on a struct or enum derives serde's `Serialize`/`Deserialize` and
+//! [`Message`]. Use `#[derive(arpc::Message)]` instead when you write the serde derives
+//! yourself. The type must also implement `Debug`.
+//!
+//! | Rust | protobuf |
+//! |---|---|
+//! | `bool` | `bool` |
+//! | `i8`, `i16`, `i32` / `i64`, `isize` | `int32` / `int64` |
+//! | `u8`, `u16`, `u32` / `u64`, `usize` | `uint32` / `uint64` |
+//! | `f32` / `f64` | `float` / `double` |
+//! | `String` | `string` |
+//! | `Vec<u8>`, `bytes::Bytes` | `bytes` |
+//! | `Option<T>` | `optional T` |
+//! | `Vec<T>` | `repeated T` (packed for numbers and enums) |
+//! | `HashMap<K, V>`, `BTreeMap<K, V>` | `map<K, V>` (keys: integers, `bool`, `String`) |
+//! | a struct with `#[arpc::message]` | a nested `message` |
+//! | a unit-only enum | an `enum` (values are the Rust discriminants; one must be 0) |
+//! | an enum whose variants are unit or hold one value | a `message` with one `oneof` (unit variants are `google.protobuf.Empty`) |
+//!
+//! Field numbers are given in declaration order from 1 (protostuff's runtime-schema rule,
+//! so a protostuff or protobuf peer reads the same bytes); `#[arpc(tag = N)]` on a field or
+//! variant sets one by hand, and the numbering goes on from there. Anything else is a compile
+//! error on the offending field.
+//!
+//! Decoding never panics: malformed input of any codec is a [`codec::DecodeError`] naming the
+//! codec, the type and, where the format says, the byte offset. A decoded integer that does
+//! not fit its Rust type is an error, not a truncation. An unknown enum number is an error too
+//! (a Rust enum cannot hold it); an enum with data that arrives with no member set decodes as
+//! its first variant's default, so use `Option<Enum>` where absence matters.
+//!
+//! ## Feature flags
+//!
+//! None yet: every codec is always built.
+//!
+//! ## MSRV
+//!
+//! Rust 1.88, as `rust-version` in `Cargo.toml` says.
+
+pub mod codec;
+pub mod message;
+pub mod proto;
+pub mod schema;
+
+pub use self::message::Message;
+/// Derives [`Message`] for a struct or enum that already derives serde's traits.
+pub use arpc_macros::Message;
+/// Derives serde's `Serialize` and `Deserialize` and [`Message`]: one line per message type.
+pub use arpc_macros::message;
+
+/// What generated code names, by absolute path. Not public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use bytes;
+    pub use prost;
+    pub use serde;
+}
