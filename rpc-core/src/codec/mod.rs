@@ -13,6 +13,7 @@
 //!
 //! Which codec a method uses is a [`CodecPolicy`]; [`CodecSelector`] applies it per message.
 
+mod depth;
 mod error;
 mod json;
 mod kind;

@@ -7,6 +7,10 @@ use bytes::{BufMut, Bytes, BytesMut};
 use super::{Codec, CodecKind, DecodeCause, DecodeError, EncodeError};
 use crate::Message;
 
+/// How deep maps and arrays may nest. rmp-serde's own default (1024) overflows a 2 MiB thread
+/// stack in debug builds; 128 is serde_json's limit, and prost's is 100.
+const MAX_DEPTH: usize = 128;
+
 /// MessagePack through `rmp-serde`, structs written as maps keyed by field name.
 ///
 /// Map mode costs some bytes over array mode, and buys schema evolution: a reader that does
@@ -27,6 +31,7 @@ impl Codec for MsgPack {
     #[inline]
     fn decode<T: Message>(src: Bytes) -> Result<T, DecodeError> {
         let mut de = rmp_serde::Deserializer::new(Cursor::new(&src[..]));
+        de.set_max_depth(MAX_DEPTH);
         let result = T::deserialize(&mut de);
         let position = de.position();
         match result {

@@ -2,8 +2,13 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use super::depth;
 use super::{Codec, CodecKind, DecodeCause, DecodeError, EncodeError};
 use crate::Message;
+
+/// How deep a message may nest. postcard has no limit of its own, and a recursive type costs
+/// a byte per level; 128 is serde_json's limit (prost's is 100).
+const MAX_DEPTH: u32 = 128;
 
 /// postcard 1.x: a stable, documented, compact binary format (varint integers, no field
 /// names or numbers).
@@ -25,7 +30,12 @@ impl Codec for Postcard {
 
     #[inline]
     fn decode<T: Message>(src: Bytes) -> Result<T, DecodeError> {
-        match postcard::take_from_bytes::<T>(&src) {
+        let mut de = postcard::Deserializer::from_bytes(&src);
+        let result = depth::deserialize::<T, _>(&mut de, MAX_DEPTH).and_then(|msg| {
+            let rest = de.finalize()?;
+            Ok((msg, rest))
+        });
+        match result {
             Ok((msg, [])) => Ok(msg),
             Ok((_, rest)) => Err(DecodeError::new::<T>(
                 Self::KIND,

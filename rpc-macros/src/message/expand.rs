@@ -21,12 +21,15 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
 
 /// What the derive emits when it reported errors: impls whose bodies never run (compilation
 /// fails anyway), so uses of the type elsewhere do not add a cascade of follow-on errors.
+/// Generic types get nothing: an impl would only add errors about the type parameters.
 pub(crate) fn fallback(input: &DeriveInput) -> TokenStream {
+    if !input.generics.params.is_empty() {
+        return TokenStream::new();
+    }
     let ident = &input.ident;
-    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
     quote! {
         const _: () = {
-            impl #impl_generics ::arpc::__private::prost::Message for #ident #ty_generics #where_clause {
+            impl ::arpc::__private::prost::Message for #ident {
                 fn encode_raw(&self, _: &mut impl ::arpc::__private::bytes::BufMut) {
                     ::core::panic!("arpc: this type's derive reported errors")
                 }

@@ -1,0 +1,7 @@
+#[arpc::message(json)]
+#[derive(Debug)]
+struct Args {
+    a: i32,
+}
+
+fn main() {}

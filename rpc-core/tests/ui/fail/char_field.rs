@@ -1,0 +1,7 @@
+#[arpc::message]
+#[derive(Debug)]
+struct Letter {
+    initial: char,
+}
+
+fn main() {}

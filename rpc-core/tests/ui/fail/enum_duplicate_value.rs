@@ -1,0 +1,9 @@
+#[arpc::message]
+#[derive(Debug)]
+enum Level {
+    Zero = 0,
+    Low = 1,
+    Also = 1,
+}
+
+fn main() {}

@@ -1,0 +1,7 @@
+#[arpc::message]
+#[derive(Debug)]
+struct Wrapper<T> {
+    inner: T,
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+#[arpc::message]
+#[derive(Debug)]
+enum Payload {
+    Many(Vec<i32>),
+    One(i32),
+}
+
+fn main() {}

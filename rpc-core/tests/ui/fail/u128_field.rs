@@ -1,0 +1,7 @@
+#[arpc::message]
+#[derive(Debug)]
+struct Big {
+    id: u128,
+}
+
+fn main() {}

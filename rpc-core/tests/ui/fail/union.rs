@@ -1,0 +1,7 @@
+#[derive(arpc::Message)]
+union Bits {
+    a: u32,
+    b: f32,
+}
+
+fn main() {}

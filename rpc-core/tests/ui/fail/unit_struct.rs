@@ -1,0 +1,5 @@
+#[arpc::message]
+#[derive(Debug)]
+struct Nothing;
+
+fn main() {}

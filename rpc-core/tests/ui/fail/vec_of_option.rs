@@ -1,0 +1,7 @@
+#[arpc::message]
+#[derive(Debug)]
+struct Holes {
+    values: Vec<Option<i32>>,
+}
+
+fn main() {}
