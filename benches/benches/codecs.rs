@@ -59,7 +59,9 @@ fn decode<A: Message, P: prost::Message + Default>(s: Subject, bytes: &Bytes) {
     match s {
         Subject::Arpc(c) => drop(black_box(c.decode::<A>(bytes.clone()).expect("decode"))),
         Subject::Prost => drop(black_box(P::decode(bytes.clone()).expect("prost decode"))),
-        Subject::Sonic => drop(black_box(sonic_rs::from_slice::<A>(bytes).expect("sonic decode"))),
+        Subject::Sonic => drop(black_box(
+            sonic_rs::from_slice::<A>(bytes).expect("sonic decode"),
+        )),
     }
 }
 
@@ -142,18 +144,39 @@ fn main() {
     let mut rows = Vec::new();
     for (size, target) in SIZES {
         let n = payloads::numeric_at(target);
-        bench_case(&mut c, Shape::Numeric, (size, target), &n, &PNumericBatch::from(&n), &mut rows);
+        bench_case(
+            &mut c,
+            Shape::Numeric,
+            (size, target),
+            &n,
+            &PNumericBatch::from(&n),
+            &mut rows,
+        );
         let t = payloads::text_at(target);
-        bench_case(&mut c, Shape::Text, (size, target), &t, &PTextBatch::from(&t), &mut rows);
+        bench_case(
+            &mut c,
+            Shape::Text,
+            (size, target),
+            &t,
+            &PTextBatch::from(&t),
+            &mut rows,
+        );
         let d = payloads::display_at(target);
-        bench_case(&mut c, Shape::Display, (size, target), &d, &PDisplayScreen::from(&d), &mut rows);
+        bench_case(
+            &mut c,
+            Shape::Display,
+            (size, target),
+            &d,
+            &PDisplayScreen::from(&d),
+            &mut rows,
+        );
     }
     c.final_summary();
-    if report::is_bench_run() {
-        if let Err(e) = write_results(&rows) {
-            eprintln!("could not write codec results: {e}");
-            std::process::exit(1);
-        }
+    if report::is_bench_run()
+        && let Err(e) = write_results(&rows)
+    {
+        eprintln!("could not write codec results: {e}");
+        std::process::exit(1);
     }
 }
 
@@ -172,10 +195,7 @@ fn write_results(rows: &[Row]) -> std::io::Result<()> {
             })
         })
         .collect();
-    let path = report::write_json(
-        "codecs",
-        &json!({ "machine": machine, "results": results }),
-    )?;
+    let path = report::write_json("codecs", &json!({ "machine": machine, "results": results }))?;
     println!("wrote {}", path.display());
     report::splice_readme("codecs", &markdown(rows, &machine))?;
     println!("updated benches/README.md");
@@ -233,7 +253,10 @@ fn markdown(rows: &[Row], machine: &str) -> String {
     }
     for shape in Shape::ALL {
         let _ = writeln!(out, "\n#### {}\n", shape.name());
-        let _ = writeln!(out, "| size | codec | bytes | encode | decode | enc+dec vs proto |");
+        let _ = writeln!(
+            out,
+            "| size | codec | bytes | encode | decode | enc+dec vs proto |"
+        );
         let _ = writeln!(out, "|---|---|---|---|---|---|");
         for (size, _) in SIZES {
             let Some(proto) = find(rows, shape, size, Subject::Arpc(CodecKind::Proto)) else {

@@ -429,9 +429,7 @@ pub fn display(n: usize) -> DisplayScreen {
                 discount_rate: (r.unit() * 0.5) as f32,
                 stock: u32::try_from(r.below(500)).unwrap_or(0),
                 image_url: format!("https://img.example.com/items/{i}/{}.jpg", r.below(1 << 30)),
-                attributes: (0..2)
-                    .map(|k| (format!("attr{k}"), r.words(1)))
-                    .collect(),
+                attributes: (0..2).map(|k| (format!("attr{k}"), r.words(1))).collect(),
             })
             .collect(),
     }
@@ -688,7 +686,10 @@ mod tests {
             // And prost reads ours into an equal mirror.
             let mut buf = bytes::BytesMut::new();
             arpc::codec::CodecKind::Proto.encode(&d, &mut buf).unwrap();
-            assert_eq!(PDisplayScreen::decode(buf.freeze()).unwrap(), PDisplayScreen::from(&d));
+            assert_eq!(
+                PDisplayScreen::decode(buf.freeze()).unwrap(),
+                PDisplayScreen::from(&d)
+            );
         }
     }
 
@@ -700,7 +701,10 @@ mod tests {
                 text_at(*size).encoded_len(),
                 display_at(*size).encoded_len(),
             ] {
-                assert!(len * 10 >= size * 8 && len * 10 <= size * 12, "{len} vs {size}");
+                assert!(
+                    len * 10 >= size * 8 && len * 10 <= size * 12,
+                    "{len} vs {size}"
+                );
             }
         }
     }

@@ -28,4 +28,10 @@ pub trait Message:
 
     /// The type's protobuf shape.
     fn schema() -> &'static MessageSchema;
+
+    /// The length of this message's protobuf encoding, computed without writing it. arpc
+    /// uses it as the size estimate when choosing a codec.
+    fn proto_len(&self) -> usize {
+        prost::Message::encoded_len(self)
+    }
 }

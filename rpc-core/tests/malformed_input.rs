@@ -67,7 +67,10 @@ fn trailing_bytes_are_reported() {
         buf.extend_from_slice(b"xyz");
         let err = codec.decode::<Scalars>(buf.freeze()).unwrap_err();
         if codec != CodecKind::Json {
-            assert!(matches!(err.cause(), DecodeCause::TrailingBytes(3)), "{codec}: {err}");
+            assert!(
+                matches!(err.cause(), DecodeCause::TrailingBytes(3)),
+                "{codec}: {err}"
+            );
             assert_eq!(err.offset(), Some(len as u64), "{codec}");
         }
         assert!(err.to_string().contains(codec.name()), "{err}");
@@ -136,7 +139,9 @@ fn deep_nesting_hits_limits_not_the_stack() {
     // Within the limits, nesting works in every codec.
     let mut node = Node { children: vec![] };
     for _ in 0..50 {
-        node = Node { children: vec![node] };
+        node = Node {
+            children: vec![node],
+        };
     }
     for codec in CodecKind::ALL {
         let mut buf = BytesMut::new();

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use arpc::codec::CodecKind;
 use bytes::{Bytes, BytesMut};
-use prost::Message as _;
 use proptest::prelude::*;
+use prost::Message as _;
 use support::*;
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -178,7 +178,11 @@ fn p_containers(c: &Containers) -> PContainers {
         by_name: c.by_name.clone(),
         by_id: c.by_id.iter().map(|(k, v)| (*k, p_scalars(v))).collect(),
         by_flag: c.by_flag.clone(),
-        by_small: c.by_small.iter().map(|(k, v)| (i32::from(*k), p_tier(*v))).collect(),
+        by_small: c
+            .by_small
+            .iter()
+            .map(|(k, v)| (i32::from(*k), p_tier(*v)))
+            .collect(),
         tier: p_tier(c.tier),
         benefit: Some(p_benefit(&c.benefit)),
         benefits: c.benefits.iter().map(p_benefit).collect(),
@@ -227,14 +231,25 @@ fn prost_unpacked_repeated_fields_are_read() {
         #[prost(int64, repeated, packed = "false", tag = "5")]
         numbers: Vec<i64>,
     }
-    let bytes = Bytes::from(Unpacked { numbers: vec![1, -2, 3] }.encode_to_vec());
+    let bytes = Bytes::from(
+        Unpacked {
+            numbers: vec![1, -2, 3],
+        }
+        .encode_to_vec(),
+    );
     let decoded: Containers = CodecKind::Proto.decode(bytes).unwrap();
     assert_eq!(decoded.numbers, [1, -2, 3]);
 }
 
 #[test]
 fn out_of_range_narrow_integers_are_errors_not_truncations() {
-    let bytes = Bytes::from(PScalars { u8v: 300, ..Default::default() }.encode_to_vec());
+    let bytes = Bytes::from(
+        PScalars {
+            u8v: 300,
+            ..Default::default()
+        }
+        .encode_to_vec(),
+    );
     let err = CodecKind::Proto.decode::<Scalars>(bytes).unwrap_err();
     let text = err.to_string();
     assert!(text.contains("out of range for u8"), "{text}");
@@ -243,9 +258,18 @@ fn out_of_range_narrow_integers_are_errors_not_truncations() {
 
 #[test]
 fn unknown_enum_values_are_errors() {
-    let bytes = Bytes::from(PContainers { tier: 9, ..Default::default() }.encode_to_vec());
+    let bytes = Bytes::from(
+        PContainers {
+            tier: 9,
+            ..Default::default()
+        }
+        .encode_to_vec(),
+    );
     let err = CodecKind::Proto.decode::<Containers>(bytes).unwrap_err();
-    assert!(err.to_string().contains("unknown value 9 for enum Tier"), "{err}");
+    assert!(
+        err.to_string().contains("unknown value 9 for enum Tier"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -257,7 +281,13 @@ fn unknown_fields_are_skipped() {
         #[prost(string, tag = "999")]
         added: String,
     }
-    let bytes = Bytes::from(Newer { flag: true, added: "later".into() }.encode_to_vec());
+    let bytes = Bytes::from(
+        Newer {
+            flag: true,
+            added: "later".into(),
+        }
+        .encode_to_vec(),
+    );
     let decoded: Scalars = CodecKind::Proto.decode(bytes).unwrap();
     assert!(decoded.flag);
 }

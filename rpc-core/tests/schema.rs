@@ -53,10 +53,22 @@ fn explicit_tags_set_a_number_and_the_count_goes_on() {
 fn cardinalities_and_nested_types() {
     let s = Containers::schema();
     let field = |n: &str| s.fields().iter().find(|f| f.name == n).unwrap().ty;
-    assert!(matches!(field("maybe_i32"), FieldType::Optional(ElemType::Scalar(ScalarType::Int32))));
-    assert!(matches!(field("numbers"), FieldType::Repeated(ElemType::Scalar(ScalarType::Int64))));
-    assert!(matches!(field("blobs"), FieldType::Repeated(ElemType::Scalar(ScalarType::Bytes))));
-    assert!(matches!(field("by_name"), FieldType::Map(ScalarType::String, ElemType::Scalar(ScalarType::Int32))));
+    assert!(matches!(
+        field("maybe_i32"),
+        FieldType::Optional(ElemType::Scalar(ScalarType::Int32))
+    ));
+    assert!(matches!(
+        field("numbers"),
+        FieldType::Repeated(ElemType::Scalar(ScalarType::Int64))
+    ));
+    assert!(matches!(
+        field("blobs"),
+        FieldType::Repeated(ElemType::Scalar(ScalarType::Bytes))
+    ));
+    assert!(matches!(
+        field("by_name"),
+        FieldType::Map(ScalarType::String, ElemType::Scalar(ScalarType::Int32))
+    ));
     match field("by_id") {
         FieldType::Map(ScalarType::Uint64, ElemType::Message(m)) => assert_eq!(m().name, "Scalars"),
         other => panic!("{other:?}"),
@@ -66,7 +78,10 @@ fn cardinalities_and_nested_types() {
             let e = e();
             assert_eq!(e.name, "Tier");
             let values: Vec<_> = e.values.iter().map(|v| (v.name, v.number)).collect();
-            assert_eq!(values, [("Unknown", 0), ("Silver", 1), ("Gold", 5), ("Negative", -3)]);
+            assert_eq!(
+                values,
+                [("Unknown", 0), ("Silver", 1), ("Gold", 5), ("Negative", -3)]
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -77,9 +92,24 @@ fn enums_with_data_are_oneofs() {
     let s = Benefit::schema();
     assert!(matches!(s.kind, MessageKind::Oneof(_)));
     let members: Vec<_> = s.fields().iter().map(|f| (f.name, f.number)).collect();
-    assert_eq!(members, [("None", 1), ("Discount", 2), ("Coupon", 3), ("Nested", 4), ("Level", 5)]);
-    assert!(matches!(s.fields()[0].ty, FieldType::Singular(ElemType::Empty)));
-    assert!(matches!(s.fields()[3].ty, FieldType::Singular(ElemType::Message(_))));
+    assert_eq!(
+        members,
+        [
+            ("None", 1),
+            ("Discount", 2),
+            ("Coupon", 3),
+            ("Nested", 4),
+            ("Level", 5)
+        ]
+    );
+    assert!(matches!(
+        s.fields()[0].ty,
+        FieldType::Singular(ElemType::Empty)
+    ));
+    assert!(matches!(
+        s.fields()[3].ty,
+        FieldType::Singular(ElemType::Message(_))
+    ));
 }
 
 #[test]

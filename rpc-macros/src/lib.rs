@@ -21,5 +21,5 @@ pub fn derive_message(input: TokenStream) -> TokenStream {
 /// struct or enum, with serde named through arpc so the user's crate need not depend on it.
 #[proc_macro_attribute]
 pub fn message(args: TokenStream, input: TokenStream) -> TokenStream {
-    message::attribute(args.into(), input.into()).into()
+    message::attribute(args.into(), &input.into()).into()
 }

@@ -18,7 +18,10 @@ where
     D: Deserializer<'de>,
 {
     let depth = Cell::new(max_depth);
-    T::deserialize(Limited { inner: de, depth: &depth })
+    T::deserialize(Limited {
+        inner: de,
+        depth: &depth,
+    })
 }
 
 struct Limited<'a, X> {
@@ -28,7 +31,10 @@ struct Limited<'a, X> {
 
 impl<'a, X> Limited<'a, X> {
     fn wrap<Y>(&self, inner: Y) -> Limited<'a, Y> {
-        Limited { inner, depth: self.depth }
+        Limited {
+            inner,
+            depth: self.depth,
+        }
     }
 }
 
@@ -226,7 +232,13 @@ impl<'a, 'de, A: EnumAccess<'de>> EnumAccess<'de> for Limited<'a, A> {
     ) -> Result<(V::Value, Self::Variant), Self::Error> {
         let depth = self.depth;
         let (value, variant) = self.inner.variant_seed(Limited { inner: seed, depth })?;
-        Ok((value, Limited { inner: variant, depth }))
+        Ok((
+            value,
+            Limited {
+                inner: variant,
+                depth,
+            },
+        ))
     }
 }
 

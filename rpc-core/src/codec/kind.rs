@@ -100,7 +100,7 @@ fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
 
 impl fmt::Display for CodecKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        f.pad(self.name())
     }
 }
 
@@ -155,7 +155,9 @@ impl CodecSet {
 
     /// The codecs in the set, in [`CodecKind::ALL`] order.
     pub fn iter(self) -> impl Iterator<Item = CodecKind> {
-        CodecKind::ALL.into_iter().filter(move |c| self.contains(*c))
+        CodecKind::ALL
+            .into_iter()
+            .filter(move |c| self.contains(*c))
     }
 
     /// The codecs in both sets.
@@ -183,7 +185,10 @@ mod tests {
 
     #[test]
     fn content_types_map_to_codecs() {
-        assert_eq!(CodecKind::from_content_type("application/grpc"), Some(CodecKind::Proto));
+        assert_eq!(
+            CodecKind::from_content_type("application/grpc"),
+            Some(CodecKind::Proto)
+        );
         assert_eq!(
             CodecKind::from_content_type("application/grpc+proto"),
             Some(CodecKind::Proto)
@@ -200,7 +205,10 @@ mod tests {
             CodecKind::from_content_type("application/grpc+postcard"),
             Some(CodecKind::Postcard)
         );
-        assert_eq!(CodecKind::from_content_type("application/grpc+thrift"), None);
+        assert_eq!(
+            CodecKind::from_content_type("application/grpc+thrift"),
+            None
+        );
         assert_eq!(CodecKind::from_content_type("application/grpcx"), None);
         assert_eq!(CodecKind::from_content_type("application/json"), None);
         assert_eq!(CodecKind::from_content_type(""), None);
@@ -214,8 +222,14 @@ mod tests {
         let s: CodecSet = [CodecKind::Json, CodecKind::Postcard].into_iter().collect();
         assert!(s.contains(CodecKind::Json) && s.contains(CodecKind::Postcard));
         assert!(!s.contains(CodecKind::Proto));
-        assert_eq!(s.iter().collect::<Vec<_>>(), [CodecKind::Json, CodecKind::Postcard]);
-        assert_eq!(s.intersect(CodecSet::only(CodecKind::Json)), CodecSet::only(CodecKind::Json));
+        assert_eq!(
+            s.iter().collect::<Vec<_>>(),
+            [CodecKind::Json, CodecKind::Postcard]
+        );
+        assert_eq!(
+            s.intersect(CodecSet::only(CodecKind::Json)),
+            CodecSet::only(CodecKind::Json)
+        );
         assert!(CodecSet::EMPTY.is_empty());
         assert_eq!(CodecSet::ALL.iter().count(), 4);
     }
@@ -226,6 +240,9 @@ mod tests {
             assert_eq!(c.name().parse::<CodecKind>().unwrap(), c);
         }
         let err = "bincode".parse::<CodecKind>().unwrap_err();
-        assert!(err.to_string().contains("proto, json, msgpack and postcard"));
+        assert!(
+            err.to_string()
+                .contains("proto, json, msgpack and postcard")
+        );
     }
 }

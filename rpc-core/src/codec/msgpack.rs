@@ -39,7 +39,7 @@ impl Codec for MsgPack {
             Ok(_) => Err(DecodeError::new::<T>(
                 Self::KIND,
                 Some(position),
-                DecodeCause::TrailingBytes(src.len() - position as usize),
+                DecodeCause::TrailingBytes(src.len().saturating_sub(read_len(position))),
             )),
             Err(e) => Err(DecodeError::new::<T>(
                 Self::KIND,
@@ -48,4 +48,9 @@ impl Codec for MsgPack {
             )),
         }
     }
+}
+
+/// The cursor's position as a length; it never passes the slice it reads, so it fits.
+fn read_len(position: u64) -> usize {
+    usize::try_from(position).unwrap_or(usize::MAX)
 }

@@ -42,7 +42,11 @@ impl Codec for Postcard {
                 Some((src.len() - rest.len()) as u64),
                 DecodeCause::TrailingBytes(rest.len()),
             )),
-            Err(e) => Err(DecodeError::new::<T>(Self::KIND, None, DecodeCause::Postcard(e))),
+            Err(e) => Err(DecodeError::new::<T>(
+                Self::KIND,
+                None,
+                DecodeCause::Postcard(e),
+            )),
         }
     }
 }

@@ -77,7 +77,11 @@ impl CodecSelector {
                 threshold_bytes,
             } => {
                 let estimate = msg.encoded_len();
-                let wanted = if estimate < *threshold_bytes { small } else { large };
+                let wanted = if estimate < *threshold_bytes {
+                    small
+                } else {
+                    large
+                };
                 let codec = prefer(*wanted, accepted);
                 encode_sized(codec, msg, estimate, dst)?;
                 Ok(codec)

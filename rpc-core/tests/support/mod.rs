@@ -74,11 +74,21 @@ pub struct Containers {
 
 /// Floats that survive every codec: JSON cannot carry NaN or infinities.
 pub fn finite_f32() -> impl Strategy<Value = f32> {
-    prop_oneof![Just(0.0f32), Just(-0.0f32), Just(f32::MIN_POSITIVE), any::<f32>().prop_filter("finite", |f| f.is_finite())]
+    prop_oneof![
+        Just(0.0f32),
+        Just(-0.0f32),
+        Just(f32::MIN_POSITIVE),
+        any::<f32>().prop_filter("finite", |f| f.is_finite())
+    ]
 }
 
 pub fn finite_f64() -> impl Strategy<Value = f64> {
-    prop_oneof![Just(0.0f64), Just(-0.0f64), Just(f64::MAX), any::<f64>().prop_filter("finite", |f| f.is_finite())]
+    prop_oneof![
+        Just(0.0f64),
+        Just(-0.0f64),
+        Just(f64::MAX),
+        any::<f64>().prop_filter("finite", |f| f.is_finite())
+    ]
 }
 
 prop_compose! {
@@ -101,7 +111,12 @@ prop_compose! {
 }
 
 pub fn tier() -> impl Strategy<Value = Tier> {
-    prop_oneof![Just(Tier::Unknown), Just(Tier::Silver), Just(Tier::Gold), Just(Tier::Negative)]
+    prop_oneof![
+        Just(Tier::Unknown),
+        Just(Tier::Silver),
+        Just(Tier::Gold),
+        Just(Tier::Negative)
+    ]
 }
 
 pub fn benefit() -> impl Strategy<Value = Benefit> {

@@ -93,7 +93,7 @@ fn message_elem(ident: &syn::Ident, empty: &TokenStream) -> TokenStream {
     }
 }
 
-fn message_impl(ident: &syn::Ident, kind: TokenStream) -> TokenStream {
+fn message_impl(ident: &syn::Ident, kind: &TokenStream) -> TokenStream {
     let name = name_of(ident);
     quote! {
         impl ::arpc::Message for #ident {
@@ -180,7 +180,7 @@ fn expand_struct(model: &Model<'_>, fields: &[FieldModel<'_>]) -> TokenStream {
     let elem = message_elem(ident, &quote!(Self { #(#empty)* }));
     let message = message_impl(
         ident,
-        quote!(::arpc::schema::MessageKind::Struct(&[#(#schema)*])),
+        &quote!(::arpc::schema::MessageKind::Struct(&[#(#schema)*])),
     );
     quote! {
         const _: () = {
@@ -330,7 +330,8 @@ fn expand_oneof(model: &Model<'_>, members: &[Member<'_>]) -> TokenStream {
                 ),));
             }
             None => {
-                encode.push(quote!(Self::#variant => ::arpc::proto::field::unit::encode(#tag, buf),));
+                encode
+                    .push(quote!(Self::#variant => ::arpc::proto::field::unit::encode(#tag, buf),));
                 len.push(quote!(Self::#variant => ::arpc::proto::field::unit::encoded_len(#tag),));
                 merge.push(quote! {
                     #tag => {
@@ -350,13 +351,15 @@ fn expand_oneof(model: &Model<'_>, members: &[Member<'_>]) -> TokenStream {
     let first = &members[0];
     let first_ident = first.ident;
     let empty = match first.ty {
-        Some(ty) => quote_spanned!(ty.span()=> Self::#first_ident(<#ty as ::arpc::proto::ProtoElem>::empty())),
+        Some(ty) => {
+            quote_spanned!(ty.span()=> Self::#first_ident(<#ty as ::arpc::proto::ProtoElem>::empty()))
+        }
         None => quote!(Self::#first_ident),
     };
     let elem = message_elem(ident, &empty);
     let message = message_impl(
         ident,
-        quote!(::arpc::schema::MessageKind::Oneof(&[#(#schema)*])),
+        &quote!(::arpc::schema::MessageKind::Oneof(&[#(#schema)*])),
     );
     quote! {
         const _: () = {

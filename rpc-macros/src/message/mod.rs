@@ -33,7 +33,7 @@ pub(crate) fn derive(input: &syn::DeriveInput) -> TokenStream {
 }
 
 /// Entry point of `#[message]`: adds the serde derives and `#[derive(Message)]`.
-pub(crate) fn attribute(args: TokenStream, input: TokenStream) -> TokenStream {
+pub(crate) fn attribute(args: TokenStream, input: &TokenStream) -> TokenStream {
     if !args.is_empty() {
         return syn::Error::new_spanned(
             args,

@@ -116,14 +116,14 @@ pub(crate) fn build<'a>(parsed: Parsed<'a>, diag: &mut Diagnostics) -> Model<'a>
                             ));
                         }
                         let number = number(v.tag, v.ident.span(), &mut next);
-                        if let Some(ty) = v.payload {
-                            if !matches!(classify(ty, diag), Shape::Singular(_)) {
-                                diag.error(
-                                    ty,
-                                    "a oneof member holds one value: Option, Vec and maps cannot \
-                                     be variant payloads; wrap them in an #[arpc::message] struct",
-                                );
-                            }
+                        if let Some(ty) = v.payload
+                            && !matches!(classify(ty, diag), Shape::Singular(_))
+                        {
+                            diag.error(
+                                ty,
+                                "a oneof member holds one value: Option, Vec and maps cannot \
+                                 be variant payloads; wrap them in an #[arpc::message] struct",
+                            );
                         }
                         Member {
                             ident: v.ident,
@@ -187,7 +187,8 @@ fn is_named(ty: &Type, names: &[&str]) -> bool {
 }
 
 fn is_vec_u8(ty: &Type) -> bool {
-    segment(ty).is_some_and(|(id, args)| id == "Vec" && args.len() == 1 && is_named(args[0], &["u8"]))
+    segment(ty)
+        .is_some_and(|(id, args)| id == "Vec" && args.len() == 1 && is_named(args[0], &["u8"]))
 }
 
 /// Sorts a field type into a shape, reporting what is not supported.
@@ -253,10 +254,12 @@ fn check_element(ty: &Type, within: &str, diag: &mut Diagnostics) {
         ),
         "char" => "char is not supported: use String, or u32 for a code point".to_owned(),
         "str" => "str is not supported: use String".to_owned(),
-        "Box" | "Rc" | "Arc" | "Cow" => format!(
-            "{name}<...> is not supported; use the inner type directly ({SUPPORTED})"
-        ),
-        _ if !args.is_empty() => format!("generic type `{name}<...>` is not supported; {SUPPORTED}"),
+        "Box" | "Rc" | "Arc" | "Cow" => {
+            format!("{name}<...> is not supported; use the inner type directly ({SUPPORTED})")
+        }
+        _ if !args.is_empty() => {
+            format!("generic type `{name}<...>` is not supported; {SUPPORTED}")
+        }
         "Bytes" => return,
         // Any other path: a user type, which must itself be an arpc message or enum. The
         // compiler checks that through the `ProtoElem` bound the expansion spans on it.

@@ -15,7 +15,10 @@ pub(crate) fn validate(model: &Model<'_>, diag: &mut Diagnostics) {
             check_numbers(fields.iter().map(|f| (f.ident.to_string(), f.number)), diag);
         }
         Kind::Oneof(members) => {
-            check_numbers(members.iter().map(|m| (m.ident.to_string(), m.number)), diag);
+            check_numbers(
+                members.iter().map(|m| (m.ident.to_string(), m.number)),
+                diag,
+            );
         }
         Kind::Enum(values) => {
             let mut seen: HashMap<i64, String> = HashMap::new();
@@ -54,7 +57,9 @@ fn check_numbers(numbers: impl Iterator<Item = (String, Number)>, diag: &mut Dia
         if n == 0 || n > MAX_FIELD_NUMBER {
             diag.push(syn::Error::new(
                 number.span,
-                format!("field number {n} of `{name}` is out of range: use 1 to {MAX_FIELD_NUMBER}"),
+                format!(
+                    "field number {n} of `{name}` is out of range: use 1 to {MAX_FIELD_NUMBER}"
+                ),
             ));
         } else if RESERVED.contains(&n) {
             diag.push(syn::Error::new(
