@@ -41,7 +41,7 @@
 //!
 //! | module | holds |
 //! |---|---|
-//! | [`message`] | the [`Message`] trait every request and response implements |
+//! | [`message`](mod@message) | the [`Message`] trait every request and response implements |
 //! | [`codec`] | the [`Codec`](codec::Codec) trait, one file per codec, [`CodecPolicy`](codec::CodecPolicy) and [`CodecSelector`](codec::CodecSelector) |
 //! | [`proto`] | protobuf wire encoding of derived messages, on `prost::encoding` |
 //! | [`schema`] | the runtime schema model the `.proto` emitter renders |
