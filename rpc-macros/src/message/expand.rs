@@ -182,11 +182,31 @@ fn expand_struct(model: &Model<'_>, fields: &[FieldModel<'_>]) -> TokenStream {
         ident,
         &quote!(::arpc::schema::MessageKind::Struct(&[#(#schema)*])),
     );
+    message_impls(
+        ident,
+        &quote!(#(#encode)*),
+        &merge,
+        &quote!(0 #(#len)*),
+        &elem,
+        &message,
+    )
+}
+
+/// `prost::Message` around the per-field code, plus the `ProtoElem` and `Message` impls, in
+/// one anonymous const.
+fn message_impls(
+    ident: &syn::Ident,
+    encode: &TokenStream,
+    merge_arms: &[TokenStream],
+    len: &TokenStream,
+    elem: &TokenStream,
+    message: &TokenStream,
+) -> TokenStream {
     quote! {
         const _: () = {
             impl ::arpc::__private::prost::Message for #ident {
                 fn encode_raw(&self, buf: &mut impl ::arpc::__private::bytes::BufMut) {
-                    #(#encode)*
+                    #encode
                 }
                 fn merge_field(
                     &mut self,
@@ -196,12 +216,12 @@ fn expand_struct(model: &Model<'_>, fields: &[FieldModel<'_>]) -> TokenStream {
                     ctx: ::arpc::proto::DecodeContext,
                 ) -> ::core::result::Result<(), ::arpc::proto::DecodeError> {
                     match tag {
-                        #(#merge)*
+                        #(#merge_arms)*
                         _ => ::arpc::proto::field::skip(wire_type, tag, buf, ctx),
                     }
                 }
                 fn encoded_len(&self) -> usize {
-                    0 #(#len)*
+                    #len
                 }
                 fn clear(&mut self) {
                     *self = <Self as ::arpc::proto::ProtoElem>::empty();
@@ -361,33 +381,12 @@ fn expand_oneof(model: &Model<'_>, members: &[Member<'_>]) -> TokenStream {
         ident,
         &quote!(::arpc::schema::MessageKind::Oneof(&[#(#schema)*])),
     );
-    quote! {
-        const _: () = {
-            impl ::arpc::__private::prost::Message for #ident {
-                fn encode_raw(&self, buf: &mut impl ::arpc::__private::bytes::BufMut) {
-                    match self { #(#encode)* }
-                }
-                fn merge_field(
-                    &mut self,
-                    tag: u32,
-                    wire_type: ::arpc::proto::WireType,
-                    buf: &mut impl ::arpc::__private::bytes::Buf,
-                    ctx: ::arpc::proto::DecodeContext,
-                ) -> ::core::result::Result<(), ::arpc::proto::DecodeError> {
-                    match tag {
-                        #(#merge)*
-                        _ => ::arpc::proto::field::skip(wire_type, tag, buf, ctx),
-                    }
-                }
-                fn encoded_len(&self) -> usize {
-                    match self { #(#len)* }
-                }
-                fn clear(&mut self) {
-                    *self = <Self as ::arpc::proto::ProtoElem>::empty();
-                }
-            }
-            #elem
-            #message
-        };
-    }
+    message_impls(
+        ident,
+        &quote!(match self { #(#encode)* }),
+        &merge,
+        &quote!(match self { #(#len)* }),
+        &elem,
+        &message,
+    )
 }
