@@ -86,12 +86,21 @@
 //!
 //! Rust 1.88, as `rust-version` in `Cargo.toml` says.
 
+pub mod client;
 pub mod codec;
+pub mod context;
 pub mod message;
 pub mod proto;
 pub mod schema;
+pub mod server;
+pub mod status;
+pub mod wire;
 
+pub use self::client::{CallOptions, Channel};
+pub use self::context::Context;
 pub use self::message::Message;
+pub use self::server::Server;
+pub use self::status::{Code, Status};
 /// Derives [`Message`] for a struct or enum that already derives serde's traits.
 pub use arpc_macros::Message;
 /// Derives serde's `Serialize` and `Deserialize` and [`Message`]: one line per message type.
@@ -101,6 +110,10 @@ pub use arpc_macros::message;
 #[doc(hidden)]
 pub mod __private {
     pub use bytes;
+    pub use futures_util::future::BoxFuture;
+    pub use http;
+    pub use http_body;
     pub use prost;
     pub use serde;
+    pub use tower;
 }

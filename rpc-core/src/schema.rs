@@ -210,3 +210,87 @@ impl ScalarType {
         }
     }
 }
+
+/// A service: what `#[arpc::service]` describes for the `.proto` emitter and for routing.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct ServiceSchema {
+    /// The protobuf package (`datahub.v1`), possibly empty.
+    pub package: &'static str,
+    /// The service name (the trait's name unless renamed).
+    pub name: &'static str,
+    /// `package.Service`, as it appears in request paths.
+    pub full_name: &'static str,
+    /// The methods in declaration order.
+    pub methods: &'static [MethodSchema],
+}
+
+impl ServiceSchema {
+    /// Builds a schema; used by the service macro.
+    pub const fn new(
+        package: &'static str,
+        name: &'static str,
+        full_name: &'static str,
+        methods: &'static [MethodSchema],
+    ) -> Self {
+        Self {
+            package,
+            name,
+            full_name,
+            methods,
+        }
+    }
+}
+
+/// One unary method.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct MethodSchema {
+    /// The gRPC method name (`SayHello`).
+    pub name: &'static str,
+    /// The Rust method name (`say_hello`).
+    pub rust_name: &'static str,
+    /// `/{package}.{Service}/{Method}`.
+    pub path: &'static str,
+    /// The request type.
+    pub request: fn() -> &'static MessageSchema,
+    /// The response type.
+    pub response: fn() -> &'static MessageSchema,
+    /// Read (async, on the runtime) or write (blocking, on the pool).
+    pub kind: MethodKind,
+    /// Whether a failed call may be retried: reads are, writes only when marked.
+    pub idempotent: bool,
+}
+
+impl MethodSchema {
+    /// Builds a method; used by the service macro.
+    pub const fn new(
+        name: &'static str,
+        rust_name: &'static str,
+        path: &'static str,
+        request: fn() -> &'static MessageSchema,
+        response: fn() -> &'static MessageSchema,
+        kind: MethodKind,
+        idempotent: bool,
+    ) -> Self {
+        Self {
+            name,
+            rust_name,
+            path,
+            request,
+            response,
+            kind,
+            idempotent,
+        }
+    }
+}
+
+/// How a handler runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MethodKind {
+    /// `async fn`: runs on the async runtime.
+    Read,
+    /// `fn`: runs on the server's bounded blocking pool.
+    Write,
+}

@@ -1,0 +1,221 @@
+//! The server: [`Server::builder`] collects services and settings, then serves them over
+//! HTTP/2 (h2c) with hyper.
+//!
+//! Defaults, and why:
+//!
+//! | setting | default | why |
+//! |---|---|---|
+//! | max concurrent streams per connection | 256 | bounded, unlike tonic's unlimited default: one client cannot open unbounded work |
+//! | locally generated resets per connection | 1024 | h2's guard against reset floods (CVE-2023-44487-style) stays on |
+//! | max header list size | 16 KiB | headers are metadata, not payload |
+//! | max message | 4 MiB per method ([`DEFAULT_MAX_MESSAGE_BYTES`]) | bounds the memory of one call; over it is `RESOURCE_EXHAUSTED` |
+//! | HTTP/2 keepalive | ping every 30 s, 10 s to answer | finds dead peers behind NATs and load balancers |
+//! | blocking pool | 16 threads, queue of 64 ([`PoolConfig`]) | writes never stall reads; overload is refused, not queued without bound |
+//! | graceful shutdown | 30 s | in-flight calls finish; new connections are refused at once |
+
+mod method;
+mod pool;
+mod router;
+
+pub use self::method::{
+    DEFAULT_MAX_MESSAGE_BYTES, MethodConfig, MethodRuntime, PeerAddr, unary_async,
+    unary_blocking, unimplemented,
+};
+pub use self::pool::{BlockingPool, JobPanicked, PoolConfig, PoolFull};
+pub use self::router::Router;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+
+use crate::schema::ServiceSchema;
+use crate::wire::UnaryBody;
+
+/// What `arpc::Server` needs of a service; implemented by the server types that
+/// `#[arpc::service]` generates (`FooServer<T>`).
+pub trait Service:
+    tower::Service<
+        Request<Incoming>,
+        Response = Response<UnaryBody>,
+        Error = Infallible,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + Sync
+    + 'static
+{
+    /// The service's schema (name, package, methods).
+    fn schema() -> &'static ServiceSchema;
+
+    /// Runs the service's write handlers on `pool` instead of the shared default pool.
+    fn set_blocking_pool(&mut self, pool: BlockingPool);
+}
+
+/// Entry point: `arpc::Server::builder()`.
+#[derive(Debug, Clone, Copy)]
+pub struct Server;
+
+impl Server {
+    /// A builder with the documented defaults.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder::default()
+    }
+}
+
+/// Server settings. See the module docs for the defaults and their reasons.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// HTTP/2 `SETTINGS_MAX_CONCURRENT_STREAMS`.
+    pub max_concurrent_streams: u32,
+    /// How many streams the server may reset for protocol errors before closing the
+    /// connection (h2's `max_local_error_reset_streams`).
+    pub max_local_error_reset_streams: usize,
+    /// HTTP/2 `SETTINGS_MAX_HEADER_LIST_SIZE`.
+    pub max_header_list_size: u32,
+    /// Interval of HTTP/2 keepalive pings; `None` disables them.
+    pub keepalive_interval: Option<Duration>,
+    /// How long a keepalive ping may go unanswered before the connection is closed.
+    pub keepalive_timeout: Duration,
+    /// The blocking pool for write handlers.
+    pub blocking: PoolConfig,
+    /// How long graceful shutdown waits for in-flight calls.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            max_concurrent_streams: 256,
+            max_local_error_reset_streams: 1024,
+            max_header_list_size: 16 * 1024,
+            keepalive_interval: Some(Duration::from_secs(30)),
+            keepalive_timeout: Duration::from_secs(10),
+            blocking: PoolConfig::default(),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Collects services and settings; see [`Server::builder`].
+#[derive(Debug, Default)]
+pub struct ServerBuilder {
+    config: ServerConfig,
+    router: Router,
+    pool: Option<BlockingPool>,
+}
+
+/// The server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// Binding the address failed.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+impl ServerBuilder {
+    /// Replaces every setting.
+    #[must_use]
+    pub fn config(mut self, config: ServerConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Sets the blocking pool's size and queue.
+    #[must_use]
+    pub fn blocking_pool(mut self, pool: PoolConfig) -> Self {
+        self.config.blocking = pool;
+        self.pool = None;
+        self
+    }
+
+    /// Sets `SETTINGS_MAX_CONCURRENT_STREAMS`.
+    #[must_use]
+    pub fn max_concurrent_streams(mut self, n: u32) -> Self {
+        self.config.max_concurrent_streams = n;
+        self
+    }
+
+    /// Sets the graceful-shutdown grace period.
+    #[must_use]
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.config.shutdown_grace = grace;
+        self
+    }
+
+    /// Adds a service; its write handlers run on this server's blocking pool.
+    #[must_use]
+    pub fn add_service<S: Service>(mut self, mut service: S) -> Self {
+        let pool = self
+            .pool
+            .get_or_insert_with(|| BlockingPool::new(self.config.blocking.clone()))
+            .clone();
+        service.set_blocking_pool(pool);
+        self.router = self.router.add(S::schema().full_name, service);
+        self
+    }
+
+    /// Binds `addr` and serves until the process ends.
+    pub async fn serve(self, addr: SocketAddr) -> Result<(), ServerError> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServerError::Bind { addr, source })?;
+        self.serve_with_incoming(listener, std::future::pending::<()>())
+            .await;
+        Ok(())
+    }
+
+    /// Serves connections from `listener` until `shutdown` completes, then stops accepting,
+    /// lets in-flight calls finish (up to the grace period) and returns.
+    pub async fn serve_with_incoming(self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+        let config = self.config;
+        let router = self.router;
+        let graceful = GracefulShutdown::new();
+        let mut http2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+        http2
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(config.max_concurrent_streams)
+            .max_local_error_reset_streams(Some(config.max_local_error_reset_streams))
+            .max_header_list_size(config.max_header_list_size)
+            .keep_alive_interval(config.keepalive_interval)
+            .keep_alive_timeout(config.keepalive_timeout);
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(conn) => conn,
+                    // Out of file descriptors and the like: back off rather than spin.
+                    Err(_) => {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let _ = stream.set_nodelay(true);
+            let service = router.for_peer(peer);
+            let connection = http2.serve_connection(
+                TokioIo::new(stream),
+                hyper_util::service::TowerToHyperService::new(service),
+            );
+            let connection = graceful.watch(connection);
+            tokio::spawn(async move {
+                let _ = connection.await;
+            });
+        }
+        drop(listener);
+        let _ = tokio::time::timeout(config.shutdown_grace, graceful.shutdown()).await;
+    }
+}

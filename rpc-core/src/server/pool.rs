@@ -1,0 +1,174 @@
+//! [`BlockingPool`]: a fixed set of threads with a bounded queue, for write handlers that
+//! call blocking code (a database driver). Reads stay on the async runtime, so a saturated
+//! pool never stalls them; when the queue is full a new job is refused at once, and the call
+//! gets `RESOURCE_EXHAUSTED` instead of waiting in an unbounded queue.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use tokio::sync::oneshot;
+
+/// Settings of a [`BlockingPool`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PoolConfig {
+    /// Worker threads. Default 16: enough to overlap many blocking database round trips on a
+    /// small machine; size it to your database connection pool.
+    pub threads: usize,
+    /// Jobs that may wait for a worker. Default 64; beyond it calls are refused with
+    /// `RESOURCE_EXHAUSTED`, which a client can retry elsewhere, instead of queueing without
+    /// bound and timing out late.
+    pub queue: usize,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        Self {
+            threads: 16,
+            queue: 64,
+        }
+    }
+}
+
+impl PoolConfig {
+    /// Sets the number of worker threads (at least 1).
+    #[must_use]
+    pub fn threads(mut self, n: usize) -> Self {
+        self.threads = n.max(1);
+        self
+    }
+
+    /// Sets the queue length (0 means a job runs only if a worker is idle).
+    #[must_use]
+    pub fn queue(mut self, n: usize) -> Self {
+        self.queue = n;
+        self
+    }
+}
+
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// A handle to a pool of worker threads; cheap to clone. The threads end when the last handle
+/// is dropped and the queue is drained.
+#[derive(Debug, Clone)]
+pub struct BlockingPool {
+    sender: SyncSender<Job>,
+    config: Arc<PoolConfig>,
+}
+
+/// The pool refused a job: every worker is busy and the queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the blocking pool is saturated ({threads} threads busy, {queue} jobs queued)")]
+pub struct PoolFull {
+    threads: usize,
+    queue: usize,
+}
+
+/// A job ran but panicked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the handler panicked")]
+pub struct JobPanicked;
+
+impl BlockingPool {
+    /// Starts a pool.
+    pub fn new(config: PoolConfig) -> Self {
+        let (sender, receiver) = sync_channel::<Job>(config.queue);
+        let receiver = Arc::new(Mutex::new(receiver));
+        for i in 0..config.threads.max(1) {
+            let receiver = Arc::clone(&receiver);
+            std::thread::Builder::new()
+                .name(format!("arpc-blocking-{i}"))
+                .spawn(move || worker(&receiver))
+                .expect("spawning a blocking-pool thread");
+        }
+        Self {
+            sender,
+            config: Arc::new(config),
+        }
+    }
+
+    /// The pool used by services mounted without one (outside `arpc::Server`), created on
+    /// first use with [`PoolConfig::default`].
+    pub fn shared_default() -> BlockingPool {
+        static POOL: OnceLock<BlockingPool> = OnceLock::new();
+        POOL.get_or_init(|| BlockingPool::new(PoolConfig::default()))
+            .clone()
+    }
+
+    /// The pool's settings.
+    pub fn config(&self) -> &PoolConfig {
+        &self.config
+    }
+
+    /// Queues `f`, or refuses it at once if the queue is full. The returned future resolves
+    /// to `f`'s result (or [`JobPanicked`]).
+    pub fn try_spawn<R, F>(
+        &self,
+        f: F,
+    ) -> Result<impl Future<Output = Result<R, JobPanicked>> + use<R, F>, PoolFull>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move || {
+            let result = catch_unwind(AssertUnwindSafe(f)).map_err(|_| JobPanicked);
+            let _ = tx.send(result);
+        });
+        match self.sender.try_send(job) {
+            Ok(()) => Ok(async move { rx.await.unwrap_or(Err(JobPanicked)) }),
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => Err(PoolFull {
+                threads: self.config.threads,
+                queue: self.config.queue,
+            }),
+        }
+    }
+}
+
+fn worker(receiver: &Mutex<Receiver<Job>>) {
+    loop {
+        let job = {
+            let Ok(guard) = receiver.lock() else { return };
+            match guard.recv() {
+                Ok(job) => job,
+                Err(_) => return,
+            }
+        };
+        job();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Barrier;
+
+    #[test]
+    fn refuses_at_once_when_saturated_and_recovers() {
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let pool = BlockingPool::new(PoolConfig::default().threads(1).queue(1));
+        let gate = Arc::new(Barrier::new(2));
+        let g = Arc::clone(&gate);
+        let running = pool.try_spawn(move || g.wait()).unwrap();
+        // Wait until the worker holds the first job, so the second one sits in the queue.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let queued = pool.try_spawn(|| 2).unwrap();
+        assert!(pool.try_spawn(|| 3).is_err(), "third job must be refused");
+        gate.wait();
+        rt.block_on(async {
+            running.await.unwrap();
+            assert_eq!(queued.await.unwrap(), 2);
+        });
+        assert_eq!(rt.block_on(pool.try_spawn(|| 4).unwrap()).unwrap(), 4);
+    }
+
+    #[test]
+    fn panics_are_contained() {
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let pool = BlockingPool::new(PoolConfig::default().threads(1));
+        let boom = pool.try_spawn(|| -> u8 { panic!("boom") }).unwrap();
+        assert_eq!(rt.block_on(boom), Err(JobPanicked));
+        assert_eq!(rt.block_on(pool.try_spawn(|| 1).unwrap()).unwrap(), 1);
+    }
+}

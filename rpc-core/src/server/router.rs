@@ -1,0 +1,86 @@
+//! [`Router`]: dispatches a request to the service named in its path
+//! (`/{package}.{Service}/{Method}`); anything else is answered `UNIMPLEMENTED`.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures_util::future::BoxFuture;
+use http::{Request, Response};
+use hyper::body::Incoming;
+use tower::ServiceExt;
+use tower::util::BoxCloneSyncService;
+
+use super::method::{PeerAddr, unimplemented};
+use crate::wire::UnaryBody;
+
+type BoxedService = BoxCloneSyncService<Request<Incoming>, Response<UnaryBody>, Infallible>;
+
+/// Services by full name.
+#[derive(Clone, Default)]
+pub struct Router {
+    services: Arc<HashMap<&'static str, BoxedService>>,
+    peer: Option<SocketAddr>,
+}
+
+impl std::fmt::Debug for Router {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.services.keys()).finish()
+    }
+}
+
+impl Router {
+    /// Adds a service under `full_name` (`package.Service`).
+    #[must_use]
+    pub fn add<S>(mut self, full_name: &'static str, service: S) -> Self
+    where
+        S: tower::Service<Request<Incoming>, Response = Response<UnaryBody>, Error = Infallible>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        Arc::make_mut(&mut self.services).insert(full_name, BoxCloneSyncService::new(service));
+        self
+    }
+
+    /// This router, stamping `peer` on each request it routes.
+    pub(crate) fn for_peer(&self, peer: SocketAddr) -> Self {
+        Self {
+            services: Arc::clone(&self.services),
+            peer: Some(peer),
+        }
+    }
+}
+
+impl tower::Service<Request<Incoming>> for Router {
+    type Response = Response<UnaryBody>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response<UnaryBody>, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, mut request: Request<Incoming>) -> Self::Future {
+        if let Some(peer) = self.peer {
+            request.extensions_mut().insert(PeerAddr(peer));
+        }
+        let path = request.uri().path();
+        let service = path
+            .strip_prefix('/')
+            .and_then(|p| p.split_once('/'))
+            .and_then(|(name, _)| self.services.get(name))
+            .cloned();
+        match service {
+            Some(service) => Box::pin(service.oneshot(request)),
+            None => {
+                let response = unimplemented(path);
+                Box::pin(async move { Ok(response) })
+            }
+        }
+    }
+}

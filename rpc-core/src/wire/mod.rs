@@ -1,0 +1,51 @@
+//! gRPC over HTTP/2, the parts arpc handles itself for unary calls: the 5-byte message frame,
+//! the `grpc-timeout` header, codec negotiation headers, and a body of one message plus
+//! trailers. HTTP/2 itself is hyper's (server) and tonic's `Channel` (client).
+//!
+//! arpc frames unary messages itself rather than through `tonic::server::Grpc` because tonic
+//! hard-wires `content-type: application/grpc` in both directions and reports oversized
+//! messages as `OUT_OF_RANGE`, where the gRPC specification says `RESOURCE_EXHAUSTED`; arpc
+//! negotiates the codec per call through the content-type.
+
+mod body;
+mod frame;
+mod timeout;
+
+pub use self::body::UnaryBody;
+pub(crate) use self::frame::{encode_frame, read_message};
+pub(crate) use self::timeout::{format_timeout, parse_timeout};
+
+/// Request header listing the codecs the client accepts for the response, comma-separated
+/// names (`proto,json,msgpack,postcard`). Without it the response uses the request's codec.
+pub const ACCEPT_HEADER: &str = "arpc-accept";
+
+/// The `grpc-timeout` header.
+pub(crate) const TIMEOUT_HEADER: &str = "grpc-timeout";
+
+use crate::codec::{CodecKind, CodecSet};
+
+/// Parses an [`ACCEPT_HEADER`] value; unknown names are ignored (a newer peer may know more).
+pub(crate) fn parse_accept(value: &str) -> CodecSet {
+    value
+        .split(',')
+        .filter_map(|name| name.trim().parse::<CodecKind>().ok())
+        .collect()
+}
+
+/// Renders a codec set as an [`ACCEPT_HEADER`] value.
+pub(crate) fn format_accept(set: CodecSet) -> String {
+    set.iter().map(CodecKind::name).collect::<Vec<_>>().join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_header_round_trips_and_skips_unknown_names() {
+        let set: CodecSet = [CodecKind::Json, CodecKind::Postcard].into_iter().collect();
+        assert_eq!(format_accept(set), "json,postcard");
+        assert_eq!(parse_accept("json, postcard,thrift"), set);
+        assert!(parse_accept("").is_empty());
+    }
+}
