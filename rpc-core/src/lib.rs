@@ -105,6 +105,8 @@ pub use self::status::{Code, Status};
 pub use arpc_macros::Message;
 /// Derives serde's `Serialize` and `Deserialize` and [`Message`]: one line per message type.
 pub use arpc_macros::message;
+/// Turns a trait into a gRPC service with a generated server and client.
+pub use arpc_macros::service;
 
 /// What generated code names, by absolute path. Not public API.
 #[doc(hidden)]

@@ -8,6 +8,7 @@ use proc_macro::TokenStream;
 
 mod diagnostics;
 mod message;
+mod service;
 
 /// Derives `arpc::Message` (protobuf encoding and runtime schema) for a struct or enum that
 /// also derives serde's `Serialize` and `Deserialize`. See the `arpc` crate docs.
@@ -22,4 +23,11 @@ pub fn derive_message(input: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn message(args: TokenStream, input: TokenStream) -> TokenStream {
     message::attribute(args.into(), &input.into()).into()
+}
+
+/// `#[arpc::service]` on a trait: each method becomes a unary gRPC method, with a generated
+/// `{Trait}Server<T>` and `{Trait}Client`. See the `arpc` crate docs.
+#[proc_macro_attribute]
+pub fn service(args: TokenStream, input: TokenStream) -> TokenStream {
+    service::service(args.into(), input.into()).into()
 }
