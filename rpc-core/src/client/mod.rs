@@ -228,7 +228,7 @@ async fn call<Req: Message, Resp: Message>(
         .clone()
         .oneshot(http)
         .await
-        .map_err(|e| Status::unavailable(format!("transport error calling {}: {e}", method.path)))?;
+        .map_err(|e| transport_error(method.path, &e))?;
     let (parts, body) = response.into_parts();
     if parts.status != http::StatusCode::OK {
         return Err(http_status(parts.status));
@@ -266,6 +266,23 @@ async fn call<Req: Message, Resp: Message>(
         codec,
         request_codec,
     })
+}
+
+/// A failure below HTTP: tonic's own deadline timer (it honours `grpc-timeout` too) is
+/// `DEADLINE_EXCEEDED`; anything else (refused, reset, unreachable) is `UNAVAILABLE`.
+fn transport_error(path: &str, e: &(dyn std::error::Error + 'static)) -> Status {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    let mut detail = e.to_string();
+    while let Some(c) = cause {
+        if c.is::<tonic::TimeoutExpired>() {
+            return Status::deadline_exceeded(format!("no response from {path} within the deadline"));
+        }
+        if c.source().is_none() {
+            detail = c.to_string();
+        }
+        cause = c.source();
+    }
+    Status::unavailable(format!("cannot reach the server for {path}: {detail}"))
 }
 
 /// The gRPC code for a non-200 HTTP status, per the gRPC HTTP-to-status mapping.

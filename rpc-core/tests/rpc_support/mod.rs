@@ -1,0 +1,181 @@
+//! A probe service and helpers to run it on a real TCP server at 127.0.0.1:0.
+#![allow(dead_code, missing_docs, unreachable_pub)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use arpc::server::PoolConfig;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, oneshot};
+
+#[arpc::message]
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ping {
+    pub text: String,
+    /// Bytes of padding the reply carries.
+    pub reply_size: u32,
+    /// How long the handler waits (ms).
+    pub sleep_ms: u32,
+}
+
+#[arpc::message]
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pong {
+    pub text: String,
+    pub padding: String,
+    /// The deadline the handler saw, in ms from when it started (0: none).
+    pub deadline_ms: u64,
+    /// The codec the request arrived in, as the handler saw it.
+    pub request_codec: String,
+}
+
+#[arpc::service(package = "probe.v1")]
+pub trait Probe {
+    async fn echo(&self, ping: Ping) -> Result<Pong, arpc::Status>;
+
+    #[arpc(codec(small = "postcard", large = "json", threshold = 4096))]
+    async fn sized(&self, ping: Ping) -> Result<Pong, arpc::Status>;
+
+    async fn hang(&self, ping: Ping) -> Result<Pong, arpc::Status>;
+
+    async fn boom(&self, ping: Ping) -> Result<Pong, arpc::Status>;
+
+    /// Calls `echo` on the downstream server, making no deadline choice of its own.
+    async fn relay(&self, ping: Ping) -> Result<Pong, arpc::Status>;
+
+    fn write(&self, ping: Ping) -> Result<Pong, arpc::Status>;
+
+    #[arpc(deadline_ms = 100)]
+    async fn short(&self, ping: Ping) -> Result<Pong, arpc::Status>;
+}
+
+#[derive(Default)]
+pub struct ProbeImpl {
+    pub downstream: Option<ProbeClient>,
+    /// Set when a `hang` handler is dropped before finishing.
+    pub cancelled: Arc<AtomicBool>,
+    pub hang_started: Arc<Notify>,
+    pub writes: AtomicUsize,
+}
+
+fn pong(ping: &Ping) -> Pong {
+    let ctx = arpc::Context::current().expect("handlers have a context");
+    Pong {
+        text: ping.text.clone(),
+        padding: "p".repeat(ping.reply_size as usize),
+        deadline_ms: ctx.remaining().map_or(0, |d| d.as_millis() as u64),
+        request_codec: ctx.request_codec().to_string(),
+    }
+}
+
+struct DropFlag(Arc<AtomicBool>, bool);
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        if !self.1 {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Probe for ProbeImpl {
+    async fn echo(&self, ping: Ping) -> Result<Pong, arpc::Status> {
+        if ping.sleep_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(ping.sleep_ms.into())).await;
+        }
+        Ok(pong(&ping))
+    }
+
+    async fn sized(&self, ping: Ping) -> Result<Pong, arpc::Status> {
+        Ok(pong(&ping))
+    }
+
+    async fn hang(&self, ping: Ping) -> Result<Pong, arpc::Status> {
+        let mut flag = DropFlag(Arc::clone(&self.cancelled), false);
+        self.hang_started.notify_one();
+        tokio::time::sleep(Duration::from_millis(ping.sleep_ms.into())).await;
+        flag.1 = true;
+        Ok(pong(&ping))
+    }
+
+    async fn boom(&self, ping: Ping) -> Result<Pong, arpc::Status> {
+        if ping.text == "panic" {
+            panic!("the probe was asked to panic");
+        }
+        Ok(pong(&ping))
+    }
+
+    async fn relay(&self, ping: Ping) -> Result<Pong, arpc::Status> {
+        let downstream = self
+            .downstream
+            .as_ref()
+            .ok_or_else(|| arpc::Status::failed_precondition("no downstream"))?;
+        downstream.echo(ping).await
+    }
+
+    fn write(&self, ping: Ping) -> Result<Pong, arpc::Status> {
+        std::thread::sleep(Duration::from_millis(ping.sleep_ms.into()));
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        Ok(pong(&ping))
+    }
+
+    async fn short(&self, ping: Ping) -> Result<Pong, arpc::Status> {
+        self.echo(ping).await
+    }
+}
+
+/// A running server; stops when dropped.
+pub struct Running {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Running {
+    pub fn uri(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub async fn client(&self) -> ProbeClient {
+        ProbeClient::connect(self.uri()).await.expect("connect")
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+pub async fn start(service: ProbeImpl) -> Running {
+    start_with(Arc::new(service), PoolConfig::default()).await
+}
+
+pub async fn start_with(service: Arc<ProbeImpl>, pool: PoolConfig) -> Running {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(
+        arpc::Server::builder()
+            .blocking_pool(pool)
+            .shutdown_grace(Duration::from_secs(1))
+            .add_service(ProbeServer::from_arc(service))
+            .serve_with_incoming(listener, async {
+                let _ = stopped.await;
+            }),
+    );
+    Running {
+        addr,
+        stop: Some(stop),
+    }
+}
+
+pub fn ping(text: &str) -> Ping {
+    Ping {
+        text: text.into(),
+        reply_size: 0,
+        sleep_ms: 0,
+    }
+}
