@@ -132,8 +132,8 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
         impl<T> ::core::clone::Clone for #server<T> {
             fn clone(&self) -> Self {
                 Self {
-                    inner: ::std::sync::Arc::clone(&self.inner),
-                    methods: ::std::sync::Arc::clone(&self.methods),
+                    inner: <::std::sync::Arc<T> as ::core::clone::Clone>::clone(&self.inner),
+                    methods: ::core::clone::Clone::clone(&self.methods),
                     pool: ::core::clone::Clone::clone(&self.pool),
                 }
             }
@@ -211,8 +211,8 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
             }
 
             fn call(&mut self, request: ::arpc::__private::http::Request<B>) -> Self::Future {
-                let inner = ::std::sync::Arc::clone(&self.inner);
-                let methods = ::std::sync::Arc::clone(&self.methods);
+                let inner = <::std::sync::Arc<T> as ::core::clone::Clone>::clone(&self.inner);
+                let methods = ::core::clone::Clone::clone(&self.methods);
                 match request.uri().path() {
                     #(#arms)*
                     path => {
@@ -236,7 +236,7 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
         }
 
         #[doc = #client_doc]
-        #[derive(Clone, Debug)]
+        #[derive(::core::clone::Clone, ::core::fmt::Debug)]
         #vis struct #client {
             channel: ::arpc::Channel,
             methods: ::std::sync::Arc<[::arpc::client::ClientMethod; #count]>,
@@ -300,14 +300,14 @@ fn server_arm(i: usize, m: &Method<'_>, path: &str) -> TokenStream {
     let ident = m.ident;
     let req = m.request;
     match m.kind {
-        Kind::Read => quote! {
+        Kind::Read => quote_spanned! {req.span()=>
             #path => ::std::boxed::Box::pin(async move {
                 ::core::result::Result::Ok(
                     ::arpc::server::unary_async(&methods[#i], request, |r: #req| inner.#ident(r)).await,
                 )
             }),
         },
-        Kind::Write => quote! {
+        Kind::Write => quote_spanned! {req.span()=>
             #path => {
                 let pool = self.pool();
                 ::std::boxed::Box::pin(async move {
@@ -325,6 +325,9 @@ fn client_fn(i: usize, m: &Method<'_>) -> TokenStream {
     let with = format_ident!("{}_with", ident);
     let (req, resp) = (m.request, m.response);
     let doc = format!("Calls `{}`.", m.grpc_name);
+    let call = quote_spanned! {req.span()=>
+        ::arpc::client::unary(&self.channel, &self.methods[#i], &request, options).await
+    };
     let doc_with = format!(
         "Calls `{}` with per-call options (deadline, codec, metadata); the response says which \
          codecs were used.",
@@ -344,7 +347,7 @@ fn client_fn(i: usize, m: &Method<'_>) -> TokenStream {
             request: #req,
             options: ::arpc::CallOptions,
         ) -> ::core::result::Result<::arpc::client::Response<#resp>, ::arpc::Status> {
-            ::arpc::client::unary(&self.channel, &self.methods[#i], &request, options).await
+            #call
         }
     }
 }

@@ -185,7 +185,7 @@ fn method<'a>(
             None
         }
     };
-    let response = response_type(&sig.output, diag);
+    let response = response_type(sig, diag);
     let is_async = sig.asyncness.is_some();
     let kind = match (options.read, options.write, is_async) {
         (Some(_), Some(span), _) => {
@@ -268,13 +268,13 @@ fn diag_count(diag: &Diagnostics) -> usize {
 }
 
 /// `Result<T, Status>` → `T`.
-fn response_type<'a>(output: &'a ReturnType, diag: &mut Diagnostics) -> Option<&'a Type> {
-    let found = match output {
+fn response_type<'a>(sig: &'a syn::Signature, diag: &mut Diagnostics) -> Option<&'a Type> {
+    let found = match &sig.output {
         ReturnType::Default => {
-            diag.error(
-                output,
-                "expected a return type `Result<Response, arpc::Status>`, found none",
-            );
+            diag.push(syn::Error::new(
+                sig.paren_token.span.close(),
+                "expected a return type `-> Result<Response, arpc::Status>` after `)`, found none",
+            ));
             return None;
         }
         ReturnType::Type(_, ty) => ty,

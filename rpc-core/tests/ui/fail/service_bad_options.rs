@@ -1,0 +1,17 @@
+#[arpc::message]
+#[derive(Debug)]
+struct Req {
+    a: i32,
+}
+
+#[arpc::service(pkg = "x")]
+trait Svc {
+    #[arpc(write)]
+    async fn get(&self, req: Req) -> Result<Req, arpc::Status>;
+    #[arpc(codec = "xml")]
+    async fn other(&self, req: Req) -> Result<Req, arpc::Status>;
+    #[arpc(retries = 3)]
+    fn put(&self, req: Req) -> Result<Req, arpc::Status>;
+}
+
+fn main() {}

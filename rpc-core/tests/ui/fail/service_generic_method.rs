@@ -1,0 +1,12 @@
+#[arpc::message]
+#[derive(Debug)]
+struct Req {
+    a: i32,
+}
+
+#[arpc::service]
+trait Svc {
+    async fn get<T>(&self, req: Req) -> Result<Req, arpc::Status>;
+}
+
+fn main() {}
