@@ -33,5 +33,8 @@ async fn dropping_a_call_cancels_the_handler() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(seen, "the handler was not cancelled within 2 s of the caller leaving");
+    assert!(
+        seen,
+        "the handler was not cancelled within 2 s of the caller leaving"
+    );
 }

@@ -15,14 +15,20 @@ async fn every_codec_end_to_end() {
         let reply = client
             .echo_with(
                 ping(&format!("via {codec}")),
-                CallOptions::default().codec(codec).accept(CodecSet::only(codec)),
+                CallOptions::default()
+                    .codec(codec)
+                    .accept(CodecSet::only(codec)),
             )
             .await
             .unwrap();
         assert_eq!(reply.message.text, format!("via {codec}"));
         assert_eq!(reply.request_codec, codec);
         assert_eq!(reply.codec, codec);
-        assert_eq!(reply.message.request_codec, codec.name(), "the handler saw {codec}");
+        assert_eq!(
+            reply.message.request_codec,
+            codec.name(),
+            "the handler saw {codec}"
+        );
     }
 }
 
@@ -33,7 +39,9 @@ async fn one_server_answers_four_concurrent_calls_in_four_codecs() {
     let calls = CodecKind::ALL.map(|codec| {
         let client = client.clone();
         tokio::spawn(async move {
-            let options = CallOptions::default().codec(codec).accept(CodecSet::only(codec));
+            let options = CallOptions::default()
+                .codec(codec)
+                .accept(CodecSet::only(codec));
             let mut p = ping(codec.name());
             p.sleep_ms = 50;
             client.echo_with(p, options).await
@@ -65,9 +73,15 @@ async fn response_codec_follows_the_methods_size_rule() {
     small.reply_size = 100;
     let mut large = ping("large");
     large.reply_size = 10_000;
-    let r = client.sized_with(small, CallOptions::default()).await.unwrap();
+    let r = client
+        .sized_with(small, CallOptions::default())
+        .await
+        .unwrap();
     assert_eq!(r.codec, CodecKind::Postcard);
-    let r = client.sized_with(large.clone(), CallOptions::default()).await.unwrap();
+    let r = client
+        .sized_with(large.clone(), CallOptions::default())
+        .await
+        .unwrap();
     assert_eq!(r.codec, CodecKind::Json);
     assert_eq!(r.message.padding.len(), 10_000);
     // A caller that cannot read JSON gets the policy's fallback among what it accepts.
@@ -82,7 +96,12 @@ async fn response_codec_follows_the_methods_size_rule() {
 #[tokio::test]
 async fn plain_grpc_content_type_is_protobuf() {
     let server = start(ProbeImpl::default()).await;
-    let (status, headers, _) = raw_call(server.addr, "application/grpc", &frame(&proto_ping("plain"))).await;
+    let (status, headers, _) = raw_call(
+        server.addr,
+        "application/grpc",
+        &frame(&proto_ping("plain")),
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(headers.get("content-type").unwrap(), "application/grpc");
 }
@@ -90,10 +109,12 @@ async fn plain_grpc_content_type_is_protobuf() {
 #[tokio::test]
 async fn unknown_codec_gets_a_status_listing_the_supported_ones() {
     let server = start(ProbeImpl::default()).await;
-    let (status, headers, _) =
-        raw_call(server.addr, "application/grpc+thrift", &frame(b"")).await;
+    let (status, headers, _) = raw_call(server.addr, "application/grpc+thrift", &frame(b"")).await;
     assert_eq!(status, 200);
-    assert_eq!(headers.get("grpc-status").unwrap(), &(Code::Unimplemented as i32).to_string());
+    assert_eq!(
+        headers.get("grpc-status").unwrap(),
+        &(Code::Unimplemented as i32).to_string()
+    );
     let message = headers.get("grpc-message").unwrap().to_str().unwrap();
     let message = percent_decode(message);
     assert!(message.contains("application/grpc+thrift"), "{message}");
@@ -105,19 +126,35 @@ async fn unknown_codec_gets_a_status_listing_the_supported_ones() {
 #[tokio::test]
 async fn unknown_methods_and_services_are_unimplemented() {
     let server = start(ProbeImpl::default()).await;
-    let (_, headers, _) = raw_call_path(server.addr, "/probe.v1.Probe/Nope", "application/grpc", &frame(b"")).await;
+    let (_, headers, _) = raw_call_path(
+        server.addr,
+        "/probe.v1.Probe/Nope",
+        "application/grpc",
+        &frame(b""),
+    )
+    .await;
     assert_eq!(headers.get("grpc-status").unwrap(), "12");
-    let (_, headers, _) = raw_call_path(server.addr, "/other.Svc/Echo", "application/grpc", &frame(b"")).await;
+    let (_, headers, _) = raw_call_path(
+        server.addr,
+        "/other.Svc/Echo",
+        "application/grpc",
+        &frame(b""),
+    )
+    .await;
     assert_eq!(headers.get("grpc-status").unwrap(), "12");
 }
 
 #[tokio::test]
 async fn malformed_payloads_name_the_codec_and_type() {
     let server = start(ProbeImpl::default()).await;
-    let (_, headers, _) = raw_call(server.addr, "application/grpc+json", &frame(b"{not json")).await;
+    let (_, headers, _) =
+        raw_call(server.addr, "application/grpc+json", &frame(b"{not json")).await;
     assert_eq!(headers.get("grpc-status").unwrap(), "3");
     let message = percent_decode(headers.get("grpc-message").unwrap().to_str().unwrap());
-    assert!(message.contains("json") && message.contains("Ping"), "{message}");
+    assert!(
+        message.contains("json") && message.contains("Ping"),
+        "{message}"
+    );
 }
 
 fn proto_ping(text: &str) -> Vec<u8> {
@@ -128,7 +165,7 @@ fn proto_ping(text: &str) -> Vec<u8> {
 
 fn frame(msg: &[u8]) -> Vec<u8> {
     let mut v = vec![0];
-    v.extend_from_slice(&(msg.len() as u32).to_be_bytes());
+    v.extend_from_slice(&u32::try_from(msg.len()).unwrap().to_be_bytes());
     v.extend_from_slice(msg);
     v
 }

@@ -15,11 +15,18 @@ async fn a_slow_handler_past_the_deadline_is_deadline_exceeded() {
     slow.sleep_ms = 2_000;
     let started = Instant::now();
     let err = client
-        .echo_with(slow, CallOptions::default().deadline(Duration::from_millis(150)))
+        .echo_with(
+            slow,
+            CallOptions::default().deadline(Duration::from_millis(150)),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::DeadlineExceeded, "{err}");
-    assert!(started.elapsed() < Duration::from_millis(1_500), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(1_500),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -40,10 +47,17 @@ async fn handlers_see_the_callers_deadline() {
     let server = start(ProbeImpl::default()).await;
     let client = server.client().await;
     let reply = client
-        .echo_with(ping("x"), CallOptions::default().deadline(Duration::from_secs(5)))
+        .echo_with(
+            ping("x"),
+            CallOptions::default().deadline(Duration::from_secs(5)),
+        )
         .await
         .unwrap();
-    assert!((4_000..=5_000).contains(&reply.message.deadline_ms), "{}", reply.message.deadline_ms);
+    assert!(
+        (4_000..=5_000).contains(&reply.message.deadline_ms),
+        "{}",
+        reply.message.deadline_ms
+    );
     let reply = client.echo(ping("x")).await.unwrap();
     assert_eq!(reply.deadline_ms, 0, "no deadline given, none seen");
 }
@@ -60,7 +74,10 @@ async fn a_call_made_inside_a_handler_inherits_the_remaining_deadline() {
 
     // The backend sees (less than) what is left of the caller's 3 s.
     let reply = client
-        .relay_with(ping("hop"), CallOptions::default().deadline(Duration::from_secs(3)))
+        .relay_with(
+            ping("hop"),
+            CallOptions::default().deadline(Duration::from_secs(3)),
+        )
         .await
         .unwrap();
     assert!(
@@ -74,7 +91,10 @@ async fn a_call_made_inside_a_handler_inherits_the_remaining_deadline() {
     slow.sleep_ms = 3_000;
     let started = Instant::now();
     let err = client
-        .relay_with(slow, CallOptions::default().deadline(Duration::from_millis(200)))
+        .relay_with(
+            slow,
+            CallOptions::default().deadline(Duration::from_millis(200)),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::DeadlineExceeded, "{err}");

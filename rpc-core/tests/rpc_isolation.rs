@@ -24,7 +24,11 @@ async fn median_read_latency(client: &ProbeClient, n: usize) -> Duration {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn saturated_writes_do_not_stall_reads_and_overflow_is_refused() {
     let probe = Arc::new(ProbeImpl::default());
-    let server = start_with(Arc::clone(&probe), PoolConfig::default().threads(2).queue(2)).await;
+    let server = start_with(
+        Arc::clone(&probe),
+        PoolConfig::default().threads(2).queue(2),
+    )
+    .await;
     let client = server.client().await;
     let idle = median_read_latency(&client, 50).await;
 
@@ -43,12 +47,19 @@ async fn saturated_writes_do_not_stall_reads_and_overflow_is_refused() {
     let t = Instant::now();
     let err = client.write(ping("one too many")).await.unwrap_err();
     assert_eq!(err.code(), Code::ResourceExhausted, "{err}");
-    assert!(t.elapsed() < Duration::from_millis(500), "refusal took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(500),
+        "refusal took {:?}",
+        t.elapsed()
+    );
 
     // Reads keep their latency while every write thread is blocked.
     let busy = median_read_latency(&client, 50).await;
     let bound = (idle * 10).max(Duration::from_millis(20));
-    assert!(busy <= bound, "reads slowed from {idle:?} to {busy:?} (bound {bound:?})");
+    assert!(
+        busy <= bound,
+        "reads slowed from {idle:?} to {busy:?} (bound {bound:?})"
+    );
 
     for w in writes {
         assert_eq!(w.await.unwrap().unwrap().text, "slow write");

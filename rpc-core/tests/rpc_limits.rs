@@ -31,7 +31,10 @@ async fn an_oversized_response_is_resource_exhausted() {
 #[tokio::test]
 async fn a_client_limit_on_responses_is_resource_exhausted() {
     let server = start(ProbeImpl::default()).await;
-    let channel = arpc::Channel::connect(server.uri()).await.unwrap().max_response_bytes(1_000);
+    let channel = arpc::Channel::connect(server.uri())
+        .await
+        .unwrap()
+        .max_response_bytes(1_000);
     let client = ProbeClient::new(channel);
     let mut p = ping("medium reply");
     p.reply_size = 10_000;

@@ -27,7 +27,9 @@ impl Diagnostics {
 
     /// How many errors were recorded.
     pub(crate) fn count(&self) -> usize {
-        self.errors.as_ref().map_or(0, |e| e.clone().into_iter().count())
+        self.errors
+            .as_ref()
+            .map_or(0, |e| e.clone().into_iter().count())
     }
 
     /// Whether no error was recorded.

@@ -29,5 +29,5 @@ pub fn message(args: TokenStream, input: TokenStream) -> TokenStream {
 /// `{Trait}Server<T>` and `{Trait}Client`. See the `arpc` crate docs.
 #[proc_macro_attribute]
 pub fn service(args: TokenStream, input: TokenStream) -> TokenStream {
-    service::service(args.into(), input.into()).into()
+    service::service(args.into(), &input.into()).into()
 }

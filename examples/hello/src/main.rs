@@ -138,8 +138,8 @@ async fn demo() -> Result<(), Box<dyn std::error::Error>> {
             text: "n".repeat(size),
             work_ms: 0,
         };
-        // The stored count is small, so the response is small: postcard. Ask for a large
-        // greeting to see the size rule pick JSON on the read path too.
+        // The client applies the method's size rule to the request (a long note goes as
+        // JSON); the reply, a count, is small and comes back in postcard.
         let reply = client.store_with(note, CallOptions::default()).await?;
         println!(
             "  {key:<6} note -> {} stored, request in {}, response in {}",

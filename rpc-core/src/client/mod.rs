@@ -257,7 +257,8 @@ async fn call<Req: Message, Resp: Message>(
     if status.code() != tonic::Code::Ok {
         return Err(status);
     }
-    let bytes: Bytes = message.ok_or_else(|| Status::internal("the response carried no message"))?;
+    let bytes: Bytes =
+        message.ok_or_else(|| Status::internal("the response carried no message"))?;
     let message = codec
         .decode::<Resp>(bytes)
         .map_err(|e| status::bad_response(&e))?;
@@ -275,7 +276,9 @@ fn transport_error(path: &str, e: &(dyn std::error::Error + 'static)) -> Status 
     let mut detail = e.to_string();
     while let Some(c) = cause {
         if c.is::<tonic::TimeoutExpired>() {
-            return Status::deadline_exceeded(format!("no response from {path} within the deadline"));
+            return Status::deadline_exceeded(format!(
+                "no response from {path} within the deadline"
+            ));
         }
         if c.source().is_none() {
             detail = c.to_string();

@@ -197,12 +197,12 @@ where
 }
 
 impl Responder {
-    fn error(&self, status: &Status) -> Response<UnaryBody> {
+    fn error(self, status: &Status) -> Response<UnaryBody> {
         error_response(status, self.request_codec, self.plain)
     }
 
     fn respond<Resp: Message>(
-        &self,
+        self,
         method: &MethodRuntime,
         result: Result<Resp, Status>,
     ) -> Response<UnaryBody> {
@@ -231,9 +231,10 @@ impl Responder {
         let mut trailers = HeaderMap::with_capacity(1);
         trailers.insert("grpc-status", HeaderValue::from_static("0"));
         let mut response = Response::new(UnaryBody::data_and_trailers(framed, trailers));
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, content_type(codec, self.plain && codec == self.request_codec));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            content_type(codec, self.plain && codec == self.request_codec),
+        );
         response
     }
 }
@@ -247,7 +248,11 @@ fn content_type(codec: CodecKind, plain: bool) -> HeaderValue {
 }
 
 /// A trailers-only response carrying `status`.
-pub(crate) fn error_response(status: &Status, codec: CodecKind, plain: bool) -> Response<UnaryBody> {
+pub(crate) fn error_response(
+    status: &Status,
+    codec: CodecKind,
+    plain: bool,
+) -> Response<UnaryBody> {
     let mut response = Response::new(UnaryBody::empty());
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, content_type(codec, plain));

@@ -18,8 +18,8 @@ mod pool;
 mod router;
 
 pub use self::method::{
-    DEFAULT_MAX_MESSAGE_BYTES, MethodConfig, MethodRuntime, PeerAddr, unary_async,
-    unary_blocking, unimplemented,
+    DEFAULT_MAX_MESSAGE_BYTES, MethodConfig, MethodRuntime, PeerAddr, unary_async, unary_blocking,
+    unimplemented,
 };
 pub use self::pool::{BlockingPool, JobPanicked, PoolConfig, PoolFull};
 pub use self::router::Router;
@@ -179,7 +179,11 @@ impl ServerBuilder {
 
     /// Serves connections from `listener` until `shutdown` completes, then stops accepting,
     /// lets in-flight calls finish (up to the grace period) and returns.
-    pub async fn serve_with_incoming(self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+    pub async fn serve_with_incoming(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) {
         let config = self.config;
         let router = self.router;
         let graceful = GracefulShutdown::new();

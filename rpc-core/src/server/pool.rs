@@ -146,7 +146,9 @@ mod tests {
 
     #[test]
     fn refuses_at_once_when_saturated_and_recovers() {
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         let pool = BlockingPool::new(PoolConfig::default().threads(1).queue(1));
         let gate = Arc::new(Barrier::new(2));
         let g = Arc::clone(&gate);
@@ -165,7 +167,9 @@ mod tests {
 
     #[test]
     fn panics_are_contained() {
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         let pool = BlockingPool::new(PoolConfig::default().threads(1));
         let boom = pool.try_spawn(|| -> u8 { panic!("boom") }).unwrap();
         assert_eq!(rt.block_on(boom), Err(JobPanicked));

@@ -117,14 +117,22 @@ mod tests {
         v
     }
 
-    fn run<F: std::future::Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+    fn run<F: Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
     }
 
     #[test]
     fn reads_one_message_in_one_chunk_or_many() {
         let bytes = framed(b"hello");
-        let got = run(read_message(Full::new(Bytes::from(bytes.clone())), 100, "request")).unwrap();
+        let got = run(read_message(
+            Full::new(Bytes::from(bytes.clone())),
+            100,
+            "request",
+        ))
+        .unwrap();
         assert_eq!(&got.0.unwrap()[..], b"hello");
         let chunks: Vec<Result<http_body::Frame<Bytes>, std::convert::Infallible>> = bytes
             .chunks(2)
@@ -150,7 +158,12 @@ mod tests {
         assert_eq!(err.code(), tonic::Code::Internal);
         let mut compressed = framed(b"a");
         compressed[0] = 1;
-        let err = run(read_message(Full::new(Bytes::from(compressed)), 100, "request")).unwrap_err();
+        let err = run(read_message(
+            Full::new(Bytes::from(compressed)),
+            100,
+            "request",
+        ))
+        .unwrap_err();
         assert_eq!(err.code(), tonic::Code::Unimplemented);
         let (none, _) = run(read_message(Full::new(Bytes::new()), 100, "request")).unwrap();
         assert!(none.is_none());
@@ -164,6 +177,9 @@ mod tests {
         assert_eq!(&framed[..], &[0, 0, 0, 0, 3, b'a', b'b', b'c']);
         let mut buf = BytesMut::from(&[0u8; 5][..]);
         buf.extend_from_slice(&[0; 11]);
-        assert_eq!(encode_frame(buf, 10).unwrap_err().code(), tonic::Code::ResourceExhausted);
+        assert_eq!(
+            encode_frame(buf, 10).unwrap_err().code(),
+            tonic::Code::ResourceExhausted
+        );
     }
 }

@@ -34,7 +34,10 @@ pub(crate) fn parse_accept(value: &str) -> CodecSet {
 
 /// Renders a codec set as an [`ACCEPT_HEADER`] value.
 pub(crate) fn format_accept(set: CodecSet) -> String {
-    set.iter().map(CodecKind::name).collect::<Vec<_>>().join(",")
+    set.iter()
+        .map(CodecKind::name)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 #[cfg(test)]

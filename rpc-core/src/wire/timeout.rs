@@ -72,7 +72,10 @@ mod tests {
         ] {
             let text = format_timeout(d);
             let back = parse_timeout(&text).unwrap();
-            assert!(back <= d && d - back < d / 1000 + Duration::from_nanos(1), "{d:?} {text}");
+            assert!(
+                back <= d && d - back < d / 1000 + Duration::from_nanos(1),
+                "{d:?} {text}"
+            );
         }
     }
 }

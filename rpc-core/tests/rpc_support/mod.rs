@@ -65,7 +65,9 @@ fn pong(ping: &Ping) -> Pong {
     Pong {
         text: ping.text.clone(),
         padding: "p".repeat(ping.reply_size as usize),
-        deadline_ms: ctx.remaining().map_or(0, |d| d.as_millis() as u64),
+        deadline_ms: ctx
+            .remaining()
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         request_codec: ctx.request_codec().to_string(),
     }
 }

@@ -33,7 +33,9 @@ fn rewritten_trait(item: &ItemTrait) -> TokenStream {
     let mut item = item.clone();
     strip_attrs(&mut item);
     for trait_item in &mut item.items {
-        let TraitItem::Fn(f) = trait_item else { continue };
+        let TraitItem::Fn(f) = trait_item else {
+            continue;
+        };
         if f.sig.asyncness.take().is_none() {
             continue;
         }
@@ -90,11 +92,17 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
         .iter()
         .map(|m| format!("/{full_name}/{}", m.grpc_name))
         .collect();
-    let method_schemas = model.methods.iter().zip(&paths).map(|(m, path)| method_schema(m, path));
+    let method_schemas = model
+        .methods
+        .iter()
+        .zip(&paths)
+        .map(|(m, path)| method_schema(m, path));
     let configs = model.methods.iter().map(|m| {
         let policy = policy_tokens(&m.policy);
         let deadline = match m.deadline_ms {
-            Some(ms) => quote!(::core::option::Option::Some(::std::time::Duration::from_millis(#ms))),
+            Some(ms) => {
+                quote!(::core::option::Option::Some(::std::time::Duration::from_millis(#ms)))
+            }
             None => quote!(::core::option::Option::None),
         };
         quote!(::arpc::server::MethodConfig::with_policy(#policy).default_deadline(#deadline))
@@ -109,7 +117,11 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
         .zip(&paths)
         .enumerate()
         .map(|(i, (m, path))| server_arm(i, m, path));
-    let client_fns = model.methods.iter().enumerate().map(|(i, m)| client_fn(i, m));
+    let client_fns = model
+        .methods
+        .iter()
+        .enumerate()
+        .map(|(i, m)| client_fn(i, m));
     let server_doc = format!(
         "The server of [`{trait_ident}`]: a `tower::Service<http::Request<_>>` serving \
          `{full_name}`. Mount it in `arpc::Server`, a tonic `Router` or axum."

@@ -16,13 +16,13 @@ use quote::quote;
 use crate::diagnostics::Diagnostics;
 
 /// Entry point of `#[service]`.
-pub(crate) fn service(args: TokenStream, input: TokenStream) -> TokenStream {
+pub(crate) fn service(args: TokenStream, input: &TokenStream) -> TokenStream {
     let mut diag = Diagnostics::default();
     let item: syn::ItemTrait = match syn::parse2(input.clone()) {
         Ok(item) => item,
         Err(_) => {
             diag.error(
-                &input,
+                input,
                 "#[arpc::service] goes on a trait: `trait Greeter { async fn hello(&self, req: \
                  HelloRequest) -> Result<HelloReply, arpc::Status>; }`",
             );

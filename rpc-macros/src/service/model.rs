@@ -89,7 +89,11 @@ pub(crate) fn build<'a>(parsed: &Parsed<'a>, diag: &mut Diagnostics) -> Model<'a
         item,
         vis: &item.vis,
         trait_ident: &item.ident,
-        package: parsed.package.as_ref().map(syn::LitStr::value).unwrap_or_default(),
+        package: parsed
+            .package
+            .as_ref()
+            .map(syn::LitStr::value)
+            .unwrap_or_default(),
         name: parsed
             .name
             .as_ref()
@@ -155,7 +159,10 @@ fn method<'a>(
                      (`request: HelloRequest`), without patterns",
                 );
             }
-            if matches!(&*arg.ty, Type::Reference(_) | Type::ImplTrait(_) | Type::TraitObject(_)) {
+            if matches!(
+                &*arg.ty,
+                Type::Reference(_) | Type::ImplTrait(_) | Type::TraitObject(_)
+            ) {
                 diag.error(
                     &arg.ty,
                     "unsupported argument form: take the request by value as a message type \
@@ -189,7 +196,10 @@ fn method<'a>(
     let is_async = sig.asyncness.is_some();
     let kind = match (options.read, options.write, is_async) {
         (Some(_), Some(span), _) => {
-            diag.push(syn::Error::new(span, "a method is either `read` or `write`, not both"));
+            diag.push(syn::Error::new(
+                span,
+                "a method is either `read` or `write`, not both",
+            ));
             Kind::Read
         }
         (Some(span), None, false) => {
@@ -236,13 +246,17 @@ fn method<'a>(
             }
         },
     };
-    let deadline_ms = options.deadline_ms.as_ref().and_then(|lit| match lit.base10_parse::<u64>() {
-        Ok(0) | Err(_) => {
-            diag.error(lit, "deadline_ms is a positive number of milliseconds");
-            None
-        }
-        Ok(ms) => Some(ms),
-    });
+    let deadline_ms =
+        options
+            .deadline_ms
+            .as_ref()
+            .and_then(|lit| match lit.base10_parse::<u64>() {
+                Ok(0) | Err(_) => {
+                    diag.error(lit, "deadline_ms is a positive number of milliseconds");
+                    None
+                }
+                Ok(ms) => Some(ms),
+            });
     let (grpc_name, name_span) = match &options.name {
         Some(lit) => (lit.value(), lit.span()),
         None => (camel(&sig.ident), sig.ident.span()),

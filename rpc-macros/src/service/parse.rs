@@ -42,7 +42,11 @@ pub(crate) enum CodecOption {
     },
 }
 
-pub(crate) fn parse<'a>(args: TokenStream, item: &'a ItemTrait, diag: &mut Diagnostics) -> Parsed<'a> {
+pub(crate) fn parse<'a>(
+    args: TokenStream,
+    item: &'a ItemTrait,
+    diag: &mut Diagnostics,
+) -> Parsed<'a> {
     let mut package = None;
     let mut name = None;
     let parser = syn::meta::parser(|meta| {
@@ -53,7 +57,9 @@ pub(crate) fn parse<'a>(args: TokenStream, item: &'a ItemTrait, diag: &mut Diagn
             name = Some(meta.value()?.parse()?);
             Ok(())
         } else {
-            Err(meta.error("unknown #[arpc::service] option; expected `package = \"...\"` or `name = \"...\"`"))
+            Err(meta.error(
+                "unknown #[arpc::service] option; expected `package = \"...\"` or `name = \"...\"`",
+            ))
         }
     });
     if let Err(e) = parser.parse2(args) {
