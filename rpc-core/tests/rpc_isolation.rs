@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arpc::Code;
-use arpc::server::PoolConfig;
+use arpc::server::{BlockingPool, PoolConfig};
 use rpc_support::*;
 
 async fn median_read_latency(client: &ProbeClient, n: usize) -> Duration {
@@ -24,11 +24,8 @@ async fn median_read_latency(client: &ProbeClient, n: usize) -> Duration {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn saturated_writes_do_not_stall_reads_and_overflow_is_refused() {
     let probe = Arc::new(ProbeImpl::default());
-    let server = start_with(
-        Arc::clone(&probe),
-        PoolConfig::default().threads(2).queue(2),
-    )
-    .await;
+    let pool = BlockingPool::new(PoolConfig::default().threads(2).queue(2));
+    let server = start_with_pool(Arc::clone(&probe), pool.clone()).await;
     let client = server.client().await;
     let idle = median_read_latency(&client, 50).await;
 
@@ -41,7 +38,15 @@ async fn saturated_writes_do_not_stall_reads_and_overflow_is_refused() {
         let p = slow.clone();
         writes.push(tokio::spawn(async move { c.write(p).await }));
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let give_up = Instant::now() + Duration::from_secs(2);
+    while pool.in_flight() < 4 {
+        assert!(
+            Instant::now() < give_up,
+            "only {} writes arrived",
+            pool.in_flight()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 
     // An extra write is refused at once, not queued.
     let t = Instant::now();

@@ -4,7 +4,8 @@
 //! gets `RESOURCE_EXHAUSTED` instead of waiting in an unbounded queue.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use tokio::sync::oneshot;
@@ -53,7 +54,10 @@ type Job = Box<dyn FnOnce() + Send + 'static>;
 /// is dropped and the queue is drained.
 #[derive(Debug, Clone)]
 pub struct BlockingPool {
-    sender: SyncSender<Job>,
+    sender: Sender<Job>,
+    /// Jobs admitted and not yet finished (running or waiting); admission keeps it at most
+    /// `threads + queue`, which is what bounds the channel.
+    admitted: Arc<AtomicUsize>,
     config: Arc<PoolConfig>,
 }
 
@@ -73,7 +77,7 @@ pub struct JobPanicked;
 impl BlockingPool {
     /// Starts a pool.
     pub fn new(config: PoolConfig) -> Self {
-        let (sender, receiver) = sync_channel::<Job>(config.queue);
+        let (sender, receiver) = channel::<Job>();
         let receiver = Arc::new(Mutex::new(receiver));
         for i in 0..config.threads.max(1) {
             let receiver = Arc::clone(&receiver);
@@ -84,6 +88,7 @@ impl BlockingPool {
         }
         Self {
             sender,
+            admitted: Arc::new(AtomicUsize::new(0)),
             config: Arc::new(config),
         }
     }
@@ -101,6 +106,11 @@ impl BlockingPool {
         &self.config
     }
 
+    /// Jobs admitted and not finished: running plus waiting. At most `threads + queue`.
+    pub fn in_flight(&self) -> usize {
+        self.admitted.load(Ordering::Acquire)
+    }
+
     /// Queues `f`, or refuses it at once if the queue is full. The returned future resolves
     /// to `f`'s result (or [`JobPanicked`]).
     pub fn try_spawn<R, F>(
@@ -111,17 +121,28 @@ impl BlockingPool {
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
+        let capacity = self.config.threads.max(1) + self.config.queue;
+        let full = PoolFull {
+            threads: self.config.threads,
+            queue: self.config.queue,
+        };
+        if self.admitted.fetch_add(1, Ordering::AcqRel) >= capacity {
+            self.admitted.fetch_sub(1, Ordering::AcqRel);
+            return Err(full);
+        }
+        let admitted = Arc::clone(&self.admitted);
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move || {
             let result = catch_unwind(AssertUnwindSafe(f)).map_err(|_| JobPanicked);
+            admitted.fetch_sub(1, Ordering::AcqRel);
             let _ = tx.send(result);
         });
-        match self.sender.try_send(job) {
+        match self.sender.send(job) {
             Ok(()) => Ok(async move { rx.await.unwrap_or(Err(JobPanicked)) }),
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => Err(PoolFull {
-                threads: self.config.threads,
-                queue: self.config.queue,
-            }),
+            Err(_) => {
+                self.admitted.fetch_sub(1, Ordering::AcqRel);
+                Err(full)
+            }
         }
     }
 }

@@ -156,6 +156,19 @@ pub async fn start(service: ProbeImpl) -> Running {
 }
 
 pub async fn start_with(service: Arc<ProbeImpl>, pool: PoolConfig) -> Running {
+    start_server(ProbeServer::from_arc(service), pool).await
+}
+
+/// A server whose write handlers run on `pool`, which the test keeps a handle to.
+pub async fn start_with_pool(service: Arc<ProbeImpl>, pool: arpc::server::BlockingPool) -> Running {
+    start_server(
+        ProbeServer::from_arc(service).with_blocking_pool(pool),
+        PoolConfig::default(),
+    )
+    .await
+}
+
+async fn start_server(server: ProbeServer<ProbeImpl>, pool: PoolConfig) -> Running {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (stop, stopped) = oneshot::channel::<()>();
@@ -163,7 +176,7 @@ pub async fn start_with(service: Arc<ProbeImpl>, pool: PoolConfig) -> Running {
         arpc::Server::builder()
             .blocking_pool(pool)
             .shutdown_grace(Duration::from_secs(1))
-            .add_service(ProbeServer::from_arc(service))
+            .add_service(server)
             .serve_with_incoming(listener, async {
                 let _ = stopped.await;
             }),
