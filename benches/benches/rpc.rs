@@ -1,0 +1,527 @@
+//! End-to-end unary calls over loopback TCP, side by side in one process and one run:
+//! arpc in each codec, tonic + prost (a hand-written service, as tonic-build would generate),
+//! and tarpc (its serde transport over TCP, MessagePack frames).
+//!
+//! `cargo bench -p arpc-benches --bench rpc` writes `target/arpc-bench/rpc.json` and the
+//! table in `benches/README.md`. For each payload shape and size and each concurrency (1 and
+//! 32 callers on one connection), every subject runs for the same time, in turn; reported are
+//! calls per second and p50/p99 latency. The service echoes its request.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arpc::codec::{CodecKind, CodecSet};
+use arpc::{CallOptions, Status};
+use arpc_benches::payloads::{self, DisplayScreen, NumericBatch, PDisplayScreen, PNumericBatch};
+use arpc_benches::report::{self, fmt_bytes};
+use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
+use serde_json::json;
+use tokio::net::TcpListener;
+
+// ---------------------------------------------------------------------------------------
+// The service, three ways.
+
+#[arpc::service(package = "bench.v1")]
+trait Echo {
+    async fn numeric(&self, batch: NumericBatch) -> Result<NumericBatch, Status>;
+    async fn display(&self, screen: DisplayScreen) -> Result<DisplayScreen, Status>;
+}
+
+struct ArpcEcho;
+
+impl Echo for ArpcEcho {
+    async fn numeric(&self, batch: NumericBatch) -> Result<NumericBatch, Status> {
+        Ok(batch)
+    }
+    async fn display(&self, screen: DisplayScreen) -> Result<DisplayScreen, Status> {
+        Ok(screen)
+    }
+}
+
+#[tarpc::service]
+trait TarpcEcho {
+    async fn numeric(batch: NumericBatch) -> NumericBatch;
+    async fn display(screen: DisplayScreen) -> DisplayScreen;
+}
+
+#[derive(Clone)]
+struct TarpcServer;
+
+impl TarpcEcho for TarpcServer {
+    async fn numeric(self, _: tarpc::context::Context, batch: NumericBatch) -> NumericBatch {
+        batch
+    }
+    async fn display(self, _: tarpc::context::Context, screen: DisplayScreen) -> DisplayScreen {
+        screen
+    }
+}
+
+/// What tonic-build generates for a two-method unary service, written out.
+#[derive(Clone)]
+struct TonicEcho;
+
+impl tonic::server::NamedService for TonicEcho {
+    const NAME: &'static str = "bench.v1.Echo";
+}
+
+struct Unary;
+
+impl<M: prost::Message + Default + Send + 'static> tonic::server::UnaryService<M> for Unary {
+    type Response = M;
+    type Future = std::future::Ready<Result<tonic::Response<M>, Status>>;
+    fn call(&mut self, request: tonic::Request<M>) -> Self::Future {
+        std::future::ready(Ok(tonic::Response::new(request.into_inner())))
+    }
+}
+
+impl tower::Service<http::Request<tonic::body::Body>> for TonicEcho {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        Box::pin(async move {
+            Ok(match request.uri().path() {
+                "/bench.v1.Echo/Numeric" => {
+                    let codec = tonic_prost::ProstCodec::<PNumericBatch, PNumericBatch>::default();
+                    tonic::server::Grpc::new(codec).unary(Unary, request).await
+                }
+                "/bench.v1.Echo/Display" => {
+                    let codec =
+                        tonic_prost::ProstCodec::<PDisplayScreen, PDisplayScreen>::default();
+                    tonic::server::Grpc::new(codec).unary(Unary, request).await
+                }
+                _ => Status::unimplemented("").into_http(),
+            })
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Servers.
+
+async fn listener() -> (TcpListener, SocketAddr) {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let a = l.local_addr().expect("addr");
+    (l, a)
+}
+
+async fn start_arpc() -> SocketAddr {
+    let (l, addr) = listener().await;
+    tokio::spawn(
+        arpc::Server::builder()
+            .add_service(EchoServer::new(ArpcEcho))
+            .serve_with_incoming(l, std::future::pending()),
+    );
+    addr
+}
+
+async fn start_tonic() -> SocketAddr {
+    let (l, addr) = listener().await;
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(l);
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .tcp_nodelay(true)
+            .add_service(TonicEcho)
+            .serve_with_incoming(incoming),
+    );
+    addr
+}
+
+async fn start_tarpc() -> SocketAddr {
+    use tarpc::server::{BaseChannel, Channel};
+    let mut incoming = tarpc::serde_transport::tcp::listen(
+        "127.0.0.1:0",
+        tokio_serde::formats::MessagePack::default,
+    )
+    .await
+    .expect("tarpc listen");
+    incoming.config_mut().max_frame_length(64 * 1024 * 1024);
+    let addr = incoming.local_addr();
+    tokio::spawn(async move {
+        while let Some(Ok(transport)) = incoming.next().await {
+            let channel = BaseChannel::with_defaults(transport);
+            tokio::spawn(
+                channel
+                    .execute(TarpcServer.serve())
+                    .for_each(|response| async move {
+                        tokio::spawn(response);
+                    }),
+            );
+        }
+    });
+    addr
+}
+
+// ---------------------------------------------------------------------------------------
+// Clients: one call of each subject.
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Subject {
+    Arpc(CodecKind),
+    Tonic,
+    Tarpc,
+}
+
+impl Subject {
+    fn name(self) -> String {
+        match self {
+            Subject::Arpc(c) => format!("arpc-{c}"),
+            Subject::Tonic => "tonic-prost".into(),
+            Subject::Tarpc => "tarpc-msgpack".into(),
+        }
+    }
+}
+
+const SUBJECTS: [Subject; 6] = [
+    Subject::Arpc(CodecKind::Proto),
+    Subject::Arpc(CodecKind::Postcard),
+    Subject::Arpc(CodecKind::MsgPack),
+    Subject::Arpc(CodecKind::Json),
+    Subject::Tonic,
+    Subject::Tarpc,
+];
+
+#[derive(Clone)]
+struct Clients {
+    arpc: EchoClient,
+    tonic: tonic::client::Grpc<tonic::transport::Channel>,
+    tarpc: TarpcEchoClient,
+}
+
+#[derive(Clone)]
+enum Payload {
+    Numeric(Arc<NumericBatch>, Arc<PNumericBatch>),
+    Display(Arc<DisplayScreen>, Arc<PDisplayScreen>),
+}
+
+impl Payload {
+    fn bytes(&self) -> usize {
+        use arpc::Message;
+        match self {
+            Payload::Numeric(a, _) => a.proto_len(),
+            Payload::Display(a, _) => a.proto_len(),
+        }
+    }
+}
+
+async fn call(clients: &mut Clients, subject: Subject, payload: &Payload) -> Result<(), String> {
+    let err = |e: &dyn std::fmt::Display| e.to_string();
+    match (subject, payload) {
+        (Subject::Arpc(codec), Payload::Numeric(a, _)) => {
+            let options = CallOptions::default()
+                .codec(codec)
+                .accept(CodecSet::only(codec));
+            clients
+                .arpc
+                .numeric_with((**a).clone(), options)
+                .await
+                .map(drop)
+                .map_err(|e| err(&e))
+        }
+        (Subject::Arpc(codec), Payload::Display(a, _)) => {
+            let options = CallOptions::default()
+                .codec(codec)
+                .accept(CodecSet::only(codec));
+            clients
+                .arpc
+                .display_with((**a).clone(), options)
+                .await
+                .map(drop)
+                .map_err(|e| err(&e))
+        }
+        (Subject::Tonic, Payload::Numeric(_, p)) => {
+            clients.tonic.ready().await.map_err(|e| err(&e))?;
+            let codec = tonic_prost::ProstCodec::<PNumericBatch, PNumericBatch>::default();
+            let path = http::uri::PathAndQuery::from_static("/bench.v1.Echo/Numeric");
+            clients
+                .tonic
+                .unary(tonic::Request::new((**p).clone()), path, codec)
+                .await
+                .map(drop)
+                .map_err(|e| err(&e))
+        }
+        (Subject::Tonic, Payload::Display(_, p)) => {
+            clients.tonic.ready().await.map_err(|e| err(&e))?;
+            let codec = tonic_prost::ProstCodec::<PDisplayScreen, PDisplayScreen>::default();
+            let path = http::uri::PathAndQuery::from_static("/bench.v1.Echo/Display");
+            clients
+                .tonic
+                .unary(tonic::Request::new((**p).clone()), path, codec)
+                .await
+                .map(drop)
+                .map_err(|e| err(&e))
+        }
+        (Subject::Tarpc, Payload::Numeric(a, _)) => clients
+            .tarpc
+            .numeric(tarpc::context::current(), (**a).clone())
+            .await
+            .map(drop)
+            .map_err(|e| err(&e)),
+        (Subject::Tarpc, Payload::Display(a, _)) => clients
+            .tarpc
+            .display(tarpc::context::current(), (**a).clone())
+            .await
+            .map(drop)
+            .map_err(|e| err(&e)),
+    }
+}
+
+struct Measured {
+    calls: usize,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+}
+
+/// `concurrency` callers share the clients (one connection per subject) and call in a loop
+/// until `duration` has passed.
+async fn run(
+    clients: &Clients,
+    subject: Subject,
+    payload: &Payload,
+    concurrency: usize,
+    duration: Duration,
+) -> Measured {
+    let start = Instant::now();
+    let stop = start + duration;
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let mut clients = clients.clone();
+            let payload = payload.clone();
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                while Instant::now() < stop {
+                    let t = Instant::now();
+                    if let Err(e) = call(&mut clients, subject, &payload).await {
+                        panic!("{} failed: {e}", subject.name());
+                    }
+                    latencies.push(t.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for t in tasks {
+        latencies.extend(t.await.expect("caller task"));
+    }
+    let elapsed = start.elapsed();
+    latencies.sort();
+    Measured {
+        calls: latencies.len(),
+        elapsed,
+        latencies,
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i]
+}
+
+struct Row {
+    subject: Subject,
+    shape: &'static str,
+    size: &'static str,
+    bytes: usize,
+    concurrency: usize,
+    calls_per_sec: f64,
+    p50_us: f64,
+    p99_us: f64,
+}
+
+const SIZES: [(&str, usize); 4] = [
+    ("64B", 64),
+    ("1KiB", 1024),
+    ("16KiB", 16 * 1024),
+    ("256KiB", 256 * 1024),
+];
+
+fn main() {
+    let bench = report::is_bench_run();
+    let (warmup, duration) = if bench {
+        (Duration::from_millis(300), Duration::from_millis(1500))
+    } else {
+        (Duration::from_millis(20), Duration::from_millis(50))
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let rows = runtime.block_on(async {
+        let (arpc_addr, tonic_addr, tarpc_addr) = (start_arpc().await, start_tonic().await, start_tarpc().await);
+        let arpc = EchoClient::new(
+            arpc::Channel::connect(format!("http://{arpc_addr}"))
+                .await
+                .expect("arpc connect")
+                .max_response_bytes(64 * 1024 * 1024),
+        );
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{tonic_addr}"))
+            .expect("uri")
+            .tcp_nodelay(true)
+            .connect()
+            .await
+            .expect("tonic connect");
+        let tonic = tonic::client::Grpc::new(channel).max_decoding_message_size(64 * 1024 * 1024);
+        let mut connect = tarpc::serde_transport::tcp::connect(tarpc_addr, tokio_serde::formats::MessagePack::default);
+        connect.config_mut().max_frame_length(64 * 1024 * 1024);
+        let transport = connect.await.expect("tarpc connect");
+        let tarpc = TarpcEchoClient::new(tarpc::client::Config::default(), transport).spawn();
+        let clients = Clients { arpc, tonic, tarpc };
+
+        let mut rows = Vec::new();
+        // `cargo test` runs the smallest size only, as a smoke test.
+        let sizes = if bench { &SIZES[..] } else { &SIZES[..1] };
+        for &(size, target) in sizes {
+            let n = payloads::numeric_at(target);
+            let d = payloads::display_at(target);
+            let cases = [
+                ("numeric", Payload::Numeric(Arc::new(n.clone()), Arc::new(PNumericBatch::from(&n)))),
+                ("display", Payload::Display(Arc::new(d.clone()), Arc::new(PDisplayScreen::from(&d)))),
+            ];
+            for (shape, payload) in cases {
+                for concurrency in [1, 32] {
+                    for subject in SUBJECTS {
+                        run(&clients, subject, &payload, concurrency, warmup).await;
+                        let m = run(&clients, subject, &payload, concurrency, duration).await;
+                        let row = Row {
+                            subject,
+                            shape,
+                            size,
+                            bytes: payload.bytes(),
+                            concurrency,
+                            #[allow(clippy::cast_precision_loss)]
+                            calls_per_sec: m.calls as f64 / m.elapsed.as_secs_f64(),
+                            p50_us: percentile(&m.latencies, 0.50).as_secs_f64() * 1e6,
+                            p99_us: percentile(&m.latencies, 0.99).as_secs_f64() * 1e6,
+                        };
+                        println!(
+                            "{shape:<8} {size:<7} c={concurrency:<3} {:<14} {:>10.0} calls/s  p50 {:>8.1} µs  p99 {:>8.1} µs",
+                            subject.name(),
+                            row.calls_per_sec,
+                            row.p50_us,
+                            row.p99_us
+                        );
+                        rows.push(row);
+                    }
+                }
+            }
+        }
+        rows
+    });
+    if bench && let Err(e) = write_results(&rows) {
+        eprintln!("could not write rpc results: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn write_results(rows: &[Row]) -> std::io::Result<()> {
+    let machine = report::machine();
+    let results: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "subject": r.subject.name(),
+                "shape": r.shape,
+                "size": r.size,
+                "bytes": r.bytes,
+                "concurrency": r.concurrency,
+                "calls_per_sec": r.calls_per_sec,
+                "p50_us": r.p50_us,
+                "p99_us": r.p99_us,
+            })
+        })
+        .collect();
+    let path = report::write_json("rpc", &json!({ "machine": machine, "results": results }))?;
+    println!("wrote {}", path.display());
+    report::splice_readme("rpc", &markdown(rows, &machine))?;
+    println!("updated benches/README.md");
+    Ok(())
+}
+
+fn markdown(rows: &[Row], machine: &str) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(out, "Measured on: {machine}.\n");
+    let _ = writeln!(
+        out,
+        "Ratios of calls per second in the same run (above 1: arpc is faster):\n"
+    );
+    let _ = writeln!(
+        out,
+        "| shape | size | callers | arpc-proto / tonic | best arpc / tonic | best arpc / tarpc | best arpc codec |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+    let find = |shape: &str, size: &str, c: usize, s: Subject| {
+        rows.iter()
+            .find(|r| r.shape == shape && r.size == size && r.concurrency == c && r.subject == s)
+    };
+    for shape in ["numeric", "display"] {
+        for (size, _) in SIZES {
+            for c in [1, 32] {
+                let (Some(proto), Some(tonic), Some(tarpc)) = (
+                    find(shape, size, c, Subject::Arpc(CodecKind::Proto)),
+                    find(shape, size, c, Subject::Tonic),
+                    find(shape, size, c, Subject::Tarpc),
+                ) else {
+                    continue;
+                };
+                let Some(best) = SUBJECTS
+                    .iter()
+                    .filter(|s| matches!(s, Subject::Arpc(_)))
+                    .filter_map(|s| find(shape, size, c, *s))
+                    .max_by(|a, b| a.calls_per_sec.total_cmp(&b.calls_per_sec))
+                else {
+                    continue;
+                };
+                let _ = writeln!(
+                    out,
+                    "| {shape} | {size} ({}) | {c} | {:.2} | {:.2} | {:.2} | {} |",
+                    fmt_bytes(proto.bytes),
+                    proto.calls_per_sec / tonic.calls_per_sec,
+                    best.calls_per_sec / tonic.calls_per_sec,
+                    best.calls_per_sec / tarpc.calls_per_sec,
+                    best.subject.name(),
+                );
+            }
+        }
+    }
+    let _ = writeln!(out, "\nAll runs:\n");
+    let _ = writeln!(
+        out,
+        "| shape | size | callers | subject | calls/s | p50 | p99 |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {:.0} | {:.0} µs | {:.0} µs |",
+            r.shape,
+            r.size,
+            r.concurrency,
+            r.subject.name(),
+            r.calls_per_sec,
+            r.p50_us,
+            r.p99_us
+        );
+    }
+    out
+}
