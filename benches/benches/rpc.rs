@@ -289,6 +289,13 @@ struct Measured {
     latencies: Vec<Duration>,
 }
 
+impl Measured {
+    #[allow(clippy::cast_precision_loss)]
+    fn rate(&self) -> f64 {
+        self.calls as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
 /// `concurrency` callers share the clients (one connection per subject) and call in a loop
 /// until `duration` has passed.
 async fn run(
@@ -363,10 +370,10 @@ const SIZES: [(&str, usize); 4] = [
 
 fn main() {
     let bench = report::is_bench_run();
-    let (warmup, duration) = if bench {
-        (Duration::from_millis(300), Duration::from_millis(1500))
+    let (warmup, duration, rounds) = if bench {
+        (Duration::from_millis(200), Duration::from_millis(1000), 2)
     } else {
-        (Duration::from_millis(20), Duration::from_millis(50))
+        (Duration::from_millis(20), Duration::from_millis(50), 1)
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -407,17 +414,28 @@ fn main() {
             ];
             for (shape, payload) in cases {
                 for concurrency in [1, 32] {
-                    for subject in SUBJECTS {
-                        run(&clients, subject, &payload, concurrency, warmup).await;
-                        let m = run(&clients, subject, &payload, concurrency, duration).await;
+                    // Two rounds over all subjects; each keeps its better round, so a burst of
+                    // load from elsewhere on a shared machine penalises no one subject.
+                    let mut best: Vec<Option<Measured>> = SUBJECTS.iter().map(|_| None).collect();
+                    for _round in 0..rounds {
+                        for (i, subject) in SUBJECTS.into_iter().enumerate() {
+                            run(&clients, subject, &payload, concurrency, warmup).await;
+                            let m = run(&clients, subject, &payload, concurrency, duration).await;
+                            let better = best[i].as_ref().is_none_or(|b| m.rate() > b.rate());
+                            if better {
+                                best[i] = Some(m);
+                            }
+                        }
+                    }
+                    for (subject, m) in SUBJECTS.into_iter().zip(best) {
+                        let Some(m) = m else { continue };
                         let row = Row {
                             subject,
                             shape,
                             size,
                             bytes: payload.bytes(),
                             concurrency,
-                            #[allow(clippy::cast_precision_loss)]
-                            calls_per_sec: m.calls as f64 / m.elapsed.as_secs_f64(),
+                            calls_per_sec: m.rate(),
                             p50_us: percentile(&m.latencies, 0.50).as_secs_f64() * 1e6,
                             p99_us: percentile(&m.latencies, 0.99).as_secs_f64() * 1e6,
                         };

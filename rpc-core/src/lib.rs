@@ -80,7 +80,11 @@
 //!
 //! ## Feature flags
 //!
-//! None yet: every codec is always built.
+//! | feature | default | what |
+//! |---|---|---|
+//! | `tls` | on | TLS with rustls (ring provider): [`tls::ServerTls`], [`tls::ClientTls`] |
+//!
+//! Every codec is always built.
 //!
 //! ## MSRV
 //!
@@ -94,6 +98,8 @@ pub mod proto;
 pub mod schema;
 pub mod server;
 pub mod status;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod wire;
 
 pub use self::client::{CallOptions, Channel};

@@ -46,6 +46,34 @@ impl Channel {
         Ok(Self::from_tonic(inner))
     }
 
+    /// Connects over TLS to `addr` (`127.0.0.1:50051` or `host:port`), verifying the server
+    /// against `tls`, and waits until connected.
+    #[cfg(feature = "tls")]
+    pub async fn connect_tls(
+        addr: impl Into<String>,
+        tls: crate::tls::ClientTls,
+    ) -> Result<Self, ConnectError> {
+        let addr = addr.into();
+        // tonic drives HTTP/2; the connector below does TCP and the TLS handshake (rustls with
+        // ring), so tonic's own TLS stack (and its default crypto provider) is not needed.
+        let uri = format!("http://{addr}");
+        let endpoint = Self::endpoint(&uri)?;
+        let connector = tower::service_fn(move |_: http::Uri| {
+            let (addr, tls) = (addr.clone(), tls.clone());
+            async move {
+                let tcp = tokio::net::TcpStream::connect(&addr).await?;
+                tcp.set_nodelay(true)?;
+                let stream = tls.connector.connect(tls.server_name.clone(), tcp).await?;
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
+            }
+        });
+        let inner = endpoint
+            .connect_with_connector(connector)
+            .await
+            .map_err(|source| ConnectError { uri, source })?;
+        Ok(Self::from_tonic(inner))
+    }
+
     /// A channel that connects on first use (and reconnects after failures).
     pub fn lazy(uri: impl Into<String>) -> Result<Self, ConnectError> {
         let uri = uri.into();
@@ -213,10 +241,10 @@ async fn call<Req: Message, Resp: Message>(
         HeaderValue::from_static(request_codec.content_type()),
     );
     headers.insert(header::TE, HeaderValue::from_static("trailers"));
-    let accept = options.accept.unwrap_or(CodecSet::ALL);
-    if let Ok(value) = HeaderValue::from_str(&wire::format_accept(accept)) {
-        headers.insert(wire::ACCEPT_HEADER, value);
-    }
+    headers.insert(
+        wire::ACCEPT_HEADER,
+        accept_header(options.accept.unwrap_or(CodecSet::ALL)),
+    );
     if let Some(d) = deadline
         && let Ok(value) = HeaderValue::from_str(&wire::format_timeout(d))
     {
@@ -267,6 +295,26 @@ async fn call<Req: Message, Resp: Message>(
         codec,
         request_codec,
     })
+}
+
+/// The `arpc-accept` value of a codec set, built once per set (there are 16) rather than on
+/// every call.
+fn accept_header(set: CodecSet) -> HeaderValue {
+    static VALUES: std::sync::OnceLock<Vec<HeaderValue>> = std::sync::OnceLock::new();
+    let values = VALUES.get_or_init(|| {
+        (0u8..16)
+            .map(|bits| {
+                let set: CodecSet = CodecKind::ALL
+                    .into_iter()
+                    .filter(|c| bits & (1 << *c as u8) != 0)
+                    .collect();
+                HeaderValue::from_str(&wire::format_accept(set))
+                    .unwrap_or_else(|_| HeaderValue::from_static(""))
+            })
+            .collect()
+    });
+    let bits: u8 = set.iter().map(|c| 1u8 << c as u8).sum();
+    values[usize::from(bits)].clone()
 }
 
 /// A failure below HTTP: tonic's own deadline timer (it honours `grpc-timeout` too) is

@@ -109,6 +109,8 @@ pub struct ServerBuilder {
     config: ServerConfig,
     router: Router,
     pool: Option<BlockingPool>,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::ServerTls>,
 }
 
 /// The server could not start.
@@ -155,6 +157,14 @@ impl ServerBuilder {
         self
     }
 
+    /// Serves TLS (HTTP/2 negotiated by ALPN) instead of h2c.
+    #[cfg(feature = "tls")]
+    #[must_use]
+    pub fn tls(mut self, tls: crate::tls::ServerTls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
     /// Adds a service; its write handlers run on this server's blocking pool.
     #[must_use]
     pub fn add_service<S: Service>(mut self, mut service: S) -> Self {
@@ -184,8 +194,8 @@ impl ServerBuilder {
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) {
-        let config = self.config;
-        let router = self.router;
+        let config = self.config.clone();
+        let router = self.router.clone();
         let graceful = GracefulShutdown::new();
         let mut http2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
         http2
@@ -209,12 +219,22 @@ impl ServerBuilder {
                 () = &mut shutdown => break,
             };
             let _ = stream.set_nodelay(true);
-            let service = router.for_peer(peer);
-            let connection = http2.serve_connection(
-                TokioIo::new(stream),
-                hyper_util::service::TowerToHyperService::new(service),
-            );
-            let connection = graceful.watch(connection);
+            let service = hyper_util::service::TowerToHyperService::new(router.for_peer(peer));
+            #[cfg(feature = "tls")]
+            if let Some(tls) = &self.tls {
+                // The handshake runs in the connection's task, so a slow client delays no one.
+                let (acceptor, http2, watcher) =
+                    (tls.acceptor.clone(), http2.clone(), graceful.watcher());
+                tokio::spawn(async move {
+                    let Ok(stream) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    let connection = http2.serve_connection(TokioIo::new(stream), service);
+                    let _ = watcher.watch(connection).await;
+                });
+                continue;
+            }
+            let connection = graceful.watch(http2.serve_connection(TokioIo::new(stream), service));
             tokio::spawn(async move {
                 let _ = connection.await;
             });
