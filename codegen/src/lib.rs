@@ -1,9 +1,29 @@
 //! # arpc-codegen
 //!
-//! Schema tooling for arpc services: rendering the runtime schema that `#[arpc::message]` and
-//! (later) `#[arpc::service]` build (see [`arpc::schema`]) into `.proto` files for other
-//! languages, and checking a new schema against an old one for breaking changes.
+//! Schema tooling for arpc services, reading the runtime schema that `#[arpc::message]` and
+//! `#[arpc::service]` build ([`arpc::schema`]):
 //!
-//! Not built yet: this crate holds the place the `.proto` emitter and compatibility checker
-//! will live in. The model it will render, [`arpc::schema::MessageSchema`], exists and is
-//! filled in by the message derive today.
+//! - [`proto::render`]: a deterministic proto3 file for a service, for other languages;
+//! - [`golden::check`]: a golden-file check, so a checked-in `.proto` cannot drift from the
+//!   Rust trait unnoticed (set `ARPC_BLESS=1` to rewrite the file on purpose).
+//!
+//! Not built yet: the schema-compatibility checker (`arpc-codegen check --old --new`).
+//!
+//! ```
+//! #[arpc::message]
+//! #[derive(Debug, Clone, PartialEq)]
+//! struct Ping { text: String }
+//!
+//! #[arpc::service(package = "demo.v1")]
+//! trait Echo {
+//!     async fn echo(&self, ping: Ping) -> Result<Ping, arpc::Status>;
+//! }
+//!
+//! let proto = arpc_codegen::proto::render(EchoClient::schema()).unwrap();
+//! assert!(proto.contains("service Echo {"));
+//! assert!(proto.contains("rpc Echo(Ping) returns (Ping);"));
+//! assert!(proto.contains("string text = 1;"));
+//! ```
+
+pub mod golden;
+pub mod proto;
