@@ -271,8 +271,21 @@ pub fn unimplemented(path: &str) -> Response<UnaryBody> {
     )
 }
 
-fn deadline_exceeded() -> Status {
-    Status::deadline_exceeded("the deadline passed before the handler finished")
+/// Runs `call` until `deadline`, if there is one; past it, `DEADLINE_EXCEEDED`.
+async fn within<R>(
+    deadline: Option<Instant>,
+    call: impl Future<Output = Result<R, Status>>,
+) -> Result<R, Status> {
+    match deadline {
+        Some(deadline) => tokio::time::timeout_at(deadline.into(), call)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Status::deadline_exceeded(
+                    "the deadline passed before the handler finished",
+                ))
+            }),
+        None => call.await,
+    }
 }
 
 fn panicked() -> Status {
@@ -307,13 +320,7 @@ where
     let run = context
         .scope(AssertUnwindSafe(handler(message)).catch_unwind())
         .map(|r| r.unwrap_or_else(|_| Err(panicked())));
-    let result = match deadline {
-        Some(deadline) => tokio::time::timeout_at(deadline.into(), run)
-            .await
-            .unwrap_or_else(|_| Err(deadline_exceeded())),
-        None => run.await,
-    };
-    responder.respond(method, result)
+    responder.respond(method, within(deadline, run).await)
 }
 
 /// Serves a write method: the handler runs on `pool`. A full pool answers
@@ -357,11 +364,5 @@ where
         }
     };
     let run = waiting.map(|r| r.unwrap_or_else(|_| Err(panicked())));
-    let result = match deadline {
-        Some(deadline) => tokio::time::timeout_at(deadline.into(), run)
-            .await
-            .unwrap_or_else(|_| Err(deadline_exceeded())),
-        None => run.await,
-    };
-    responder.respond(method, result)
+    responder.respond(method, within(deadline, run).await)
 }
