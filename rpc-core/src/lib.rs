@@ -44,7 +44,20 @@
 //! | [`message`](mod@message) | the [`Message`] trait every request and response implements |
 //! | [`codec`] | the [`Codec`](codec::Codec) trait, one file per codec, [`CodecPolicy`](codec::CodecPolicy) and [`CodecSelector`](codec::CodecSelector) |
 //! | [`proto`] | protobuf wire encoding of derived messages, on `prost::encoding` |
-//! | [`schema`] | the runtime schema model the `.proto` emitter renders |
+//! | [`schema`] | the runtime schema model the `.proto` emitter renders (messages, services) |
+//! | [`server`] | [`Server::builder`], serving one call, the router, the blocking pool |
+//! | [`client`] | [`Channel`], [`CallOptions`], the unary call |
+//! | [`context`] | [`Context`]: deadline, metadata, peer and codecs of the call being served |
+//! | [`status`] | [`Status`] and [`Code`], and which code arpc uses when |
+//! | [`wire`] | gRPC framing, `grpc-timeout`, codec negotiation headers |
+//! | `tls` | rustls settings for servers and clients (feature `tls`) |
+//!
+//! ## Services
+//!
+//! `#[arpc::service]` on a trait generates `{Trait}Server<T>` and `{Trait}Client`: an
+//! `async fn` is a read (runs on the runtime), a plain `fn` a write (runs on the server's
+//! bounded blocking pool). See the README for the options and the wire behaviour, and
+//! `examples/hello` for a whole service.
 //!
 //! ## Messages
 //!
