@@ -5,9 +5,10 @@
 //!
 //! - [`proto::render`]: a deterministic proto3 file for a service, for other languages;
 //! - [`golden::check`]: a golden-file check, so a checked-in `.proto` cannot drift from the
-//!   Rust trait unnoticed (set `ARPC_BLESS=1` to rewrite the file on purpose).
-//!
-//! Not built yet: the schema-compatibility checker (`arpc-codegen check --old --new`).
+//!   Rust trait unnoticed (set `ARPC_BLESS=1` to rewrite the file on purpose);
+//! - [`compat::check`] and [`compat::check_service`]: what in a new schema breaks peers built
+//!   from the old one (the command `arpc-codegen check --old OLD.proto --new NEW.proto` exits
+//!   1 on a breaking change), with [`parse::parse`] reading the `.proto` files.
 //!
 //! ```
 //! #[arpc::message]
@@ -25,5 +26,7 @@
 //! assert!(proto.contains("string text = 1;"));
 //! ```
 
+pub mod compat;
 pub mod golden;
+pub mod parse;
 pub mod proto;

@@ -21,3 +21,14 @@ fn rendering_is_deterministic() {
     let b = arpc_codegen::proto::render(GreeterClient::schema()).unwrap();
     assert_eq!(a, b);
 }
+
+#[test]
+fn the_trait_is_compatible_with_the_checked_in_schema() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("proto/hello.v1.proto");
+    let findings = arpc_codegen::compat::check_service(GreeterClient::schema(), &path).unwrap();
+    let breaking: Vec<_> = findings
+        .iter()
+        .filter(|f| f.severity == arpc_codegen::compat::Severity::Breaking)
+        .collect();
+    assert!(breaking.is_empty(), "{breaking:#?}");
+}
