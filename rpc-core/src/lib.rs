@@ -48,6 +48,7 @@
 //! | [`server`] | [`Server::builder`], serving one call, the router, the blocking pool |
 //! | [`client`] | [`Channel`], [`CallOptions`], the unary call |
 //! | [`context`] | [`Context`]: deadline, metadata, peer and codecs of the call being served |
+//! | [`health`] | the standard `grpc.health.v1` service, tied to the server's life |
 //! | [`status`] | [`Status`] and [`Code`], and which code arpc uses when |
 //! | [`wire`] | gRPC framing, `grpc-timeout`, codec negotiation headers |
 //! | `tls` | rustls settings for servers and clients (feature `tls`) |
@@ -103,9 +104,13 @@
 //!
 //! Rust 1.88, as `rust-version` in `Cargo.toml` says.
 
+// The macros' output names `::arpc`; inside this crate that is this crate.
+extern crate self as arpc;
+
 pub mod client;
 pub mod codec;
 pub mod context;
+pub mod health;
 pub mod message;
 pub mod proto;
 pub mod schema;

@@ -109,6 +109,8 @@ pub struct ServerBuilder {
     config: ServerConfig,
     router: Router,
     pool: Option<BlockingPool>,
+    health: crate::health::HealthReporter,
+    without_health: bool,
     #[cfg(feature = "tls")]
     tls: Option<crate::tls::ServerTls>,
 }
@@ -165,6 +167,20 @@ impl ServerBuilder {
         self
     }
 
+    /// The health state this server reports through `grpc.health.v1.Health`: the server sets
+    /// it to `SERVING` when it starts serving and `NOT_SERVING` when shutdown starts;
+    /// applications may set their own services' status through it.
+    pub fn health_reporter(&self) -> crate::health::HealthReporter {
+        self.health.clone()
+    }
+
+    /// Does not serve `grpc.health.v1.Health`.
+    #[must_use]
+    pub fn without_health(mut self) -> Self {
+        self.without_health = true;
+        self
+    }
+
     /// Adds a service; its write handlers run on this server's blocking pool.
     #[must_use]
     pub fn add_service<S: Service>(mut self, mut service: S) -> Self {
@@ -173,6 +189,10 @@ impl ServerBuilder {
             .get_or_insert_with(|| BlockingPool::new(self.config.blocking.clone()))
             .clone();
         service.set_blocking_pool(pool);
+        self.health.set(
+            S::schema().full_name,
+            crate::health::ServingStatus::NotServing,
+        );
         self.router = self.router.add(S::schema().full_name, service);
         self
     }
@@ -194,8 +214,18 @@ impl ServerBuilder {
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) {
+        use crate::health::{HealthServer, ServingStatus};
         let config = self.config.clone();
-        let router = self.router.clone();
+        let health = self.health.clone();
+        let mut router = self.router.clone();
+        if !self.without_health {
+            router = router.add(
+                HealthServer::<crate::health::HealthReporter>::schema().full_name,
+                HealthServer::new(health.clone()),
+            );
+        }
+        // The listener is bound and about to be served.
+        health.set_all(ServingStatus::Serving);
         let graceful = GracefulShutdown::new();
         let mut http2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
         http2
@@ -239,6 +269,8 @@ impl ServerBuilder {
                 let _ = connection.await;
             });
         }
+        // Tell health checkers first, then stop accepting and drain.
+        health.set_all(ServingStatus::NotServing);
         drop(listener);
         let _ = tokio::time::timeout(config.shutdown_grace, graceful.shutdown()).await;
     }
