@@ -148,3 +148,30 @@ fn golden_check_reports_the_first_difference() {
     assert!(missing.to_string().contains("cannot read"), "{missing}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+mod support;
+
+#[test]
+fn protoc_accepts_what_the_renderer_writes() {
+    let Some(python) = support::python() else {
+        return;
+    };
+    let dir = support::tempdir();
+    let file = dir.join("shop.proto");
+    std::fs::write(
+        &file,
+        arpc_codegen::proto::render(DisplayApiClient::schema()).unwrap(),
+    )
+    .unwrap();
+    if let Err(e) = support::protoc(&python, &dir, &file) {
+        panic!("protoc rejected the rendered file: {e}");
+    }
+    let hello = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello/proto");
+    if let Err(e) = support::protoc(&python, &hello, &hello.join("hello.v1.proto")) {
+        panic!("protoc rejected hello.v1.proto: {e}");
+    }
+    // And protoc does reject a broken file, so the check can fail.
+    std::fs::write(&file, "syntax = \"proto3\";\nmessage A { int32 x = ; }\n").unwrap();
+    assert!(support::protoc(&python, &dir, &file).is_err());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
