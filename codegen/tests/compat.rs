@@ -1,5 +1,6 @@
 //! The compatibility checker against a fixture set of old/new pairs
-//! (`tests/fixtures/compat/<case>/{old,new}.proto`, with the expected verdict in `expect`:
+//! (`tests/fixtures/compat/<case>/new.proto` against the shared `base.proto`, or against the
+//! case's own `old.proto` where it has one; the expected verdict is in `expect`:
 //! `BREAKING <subject>`, or `OK` optionally followed by `POSTCARD <message>`), through the
 //! library and through the `arpc-codegen check` command.
 
@@ -24,12 +25,22 @@ fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap()
 }
 
+/// The old side of a case: its own `old.proto`, else the shared base.
+fn old_of(case: &Path) -> PathBuf {
+    let own = case.join("old.proto");
+    if own.exists() {
+        own
+    } else {
+        case.parent().unwrap().join("base.proto")
+    }
+}
+
 #[test]
 fn every_fixture_gets_its_verdict() {
     let cases = cases();
     assert!(cases.len() >= 15, "fixtures missing: {cases:?}");
     for case in cases {
-        let old = parse(&read(&case.join("old.proto"))).unwrap();
+        let old = parse(&read(&old_of(&case))).unwrap();
         let new = parse(&read(&case.join("new.proto"))).unwrap();
         let expect = read(&case.join("expect"));
         let words: Vec<_> = expect.split_whitespace().collect();
@@ -79,7 +90,7 @@ fn the_command_exits_nonzero_on_breaking_changes_only() {
     for case in cases() {
         let out = Command::new(bin)
             .args(["check", "--old"])
-            .arg(case.join("old.proto"))
+            .arg(old_of(&case))
             .arg("--new")
             .arg(case.join("new.proto"))
             .output()
