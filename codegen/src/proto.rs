@@ -7,12 +7,12 @@
 //! `ENUM_NAME_VARIANT_NAME` in UPPER_SNAKE (protobuf enum values share their package's
 //! scope, so they carry their enum's name).
 
-use std::collections::HashMap;
 use std::fmt::Write;
 
 use arpc::schema::{
     ElemType, EnumSchema, FieldSchema, FieldType, MessageKind, MessageSchema, MethodKind,
-    ScalarType, ServiceSchema,
+    ReachedType, ServiceSchema, ServiceTypes, enum_value_name, enum_values_zero_first,
+    oneof_member_name,
 };
 
 /// The schema cannot be rendered as one proto file.
@@ -20,89 +20,13 @@ use arpc::schema::{
 #[non_exhaustive]
 pub enum RenderError {
     /// Two different Rust types would get the same protobuf name.
-    #[error(
-        "two types are named `{name}` (in `{first}` and `{second}`); protobuf names must be \
-         unique within a package: rename one of them"
-    )]
-    NameClash {
-        /// The clashing name.
-        name: String,
-        /// Module of the first type.
-        first: String,
-        /// Module of the second type.
-        second: String,
-    },
-}
-
-enum Item {
-    Message(&'static MessageSchema),
-    Enum(&'static EnumSchema),
-}
-
-/// Collects every type reachable from the service, in first-reached order.
-struct Types {
-    order: Vec<Item>,
-    seen: HashMap<&'static str, &'static str>,
-    uses_empty: bool,
-}
-
-impl Types {
-    fn claim(&mut self, name: &'static str, module: &'static str) -> Result<bool, RenderError> {
-        match self.seen.get(name) {
-            Some(m) if *m == module => Ok(false),
-            Some(m) => Err(RenderError::NameClash {
-                name: name.to_owned(),
-                first: (*m).to_owned(),
-                second: module.to_owned(),
-            }),
-            None => {
-                self.seen.insert(name, module);
-                Ok(true)
-            }
-        }
-    }
-
-    fn message(&mut self, m: &'static MessageSchema) -> Result<(), RenderError> {
-        if !self.claim(m.name, m.rust_module)? {
-            return Ok(());
-        }
-        self.order.push(Item::Message(m));
-        for f in m.fields() {
-            self.elem(f.ty.elem())?;
-        }
-        Ok(())
-    }
-
-    fn elem(&mut self, e: ElemType) -> Result<(), RenderError> {
-        match e {
-            ElemType::Message(m) => self.message(m()),
-            ElemType::Enum(e) => {
-                let e = e();
-                if self.claim(e.name, e.rust_module)? {
-                    self.order.push(Item::Enum(e));
-                }
-                Ok(())
-            }
-            ElemType::Empty => {
-                self.uses_empty = true;
-                Ok(())
-            }
-            _ => Ok(()),
-        }
-    }
+    #[error(transparent)]
+    NameClash(#[from] arpc::schema::NameClash),
 }
 
 /// Renders `service` and every type it uses as one proto3 file.
 pub fn render(service: &ServiceSchema) -> Result<String, RenderError> {
-    let mut types = Types {
-        order: Vec::new(),
-        seen: HashMap::new(),
-        uses_empty: false,
-    };
-    for m in service.methods {
-        types.message((m.request)())?;
-        types.message((m.response)())?;
-    }
+    let types = ServiceTypes::of(service)?;
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -134,11 +58,12 @@ pub fn render(service: &ServiceSchema) -> Result<String, RenderError> {
         );
     }
     out.push_str("}\n");
-    for item in &types.order {
+    for item in &types.types {
         out.push('\n');
         match item {
-            Item::Message(m) => message(&mut out, m),
-            Item::Enum(e) => enumeration(&mut out, e),
+            ReachedType::Message(m) => message(&mut out, m),
+            ReachedType::Enum(e) => enumeration(&mut out, e),
+            _ => {}
         }
     }
     Ok(out)
@@ -148,13 +73,13 @@ fn message(out: &mut String, m: &MessageSchema) {
     let _ = writeln!(out, "message {} {{", m.name);
     match m.kind {
         MessageKind::Oneof(members) => {
-            out.push_str("  oneof value {\n");
+            let _ = writeln!(out, "  oneof {} {{", arpc::schema::ONEOF_NAME);
             for f in members {
                 let _ = writeln!(
                     out,
                     "    {} {} = {};",
                     elem_name(f.ty.elem()),
-                    snake(f.name),
+                    oneof_member_name(f.name),
                     f.number
                 );
             }
@@ -182,60 +107,18 @@ fn field(out: &mut String, f: &FieldSchema) {
 
 fn enumeration(out: &mut String, e: &EnumSchema) {
     let _ = writeln!(out, "enum {} {{", e.name);
-    // proto3 wants the zero value first.
-    let mut values: Vec<_> = e.values.iter().collect();
-    values.sort_by_key(|v| v.number != 0);
-    let prefix = upper_snake(e.name);
-    for v in values {
-        let _ = writeln!(out, "  {prefix}_{} = {};", upper_snake(v.name), v.number);
+    for v in enum_values_zero_first(e) {
+        let _ = writeln!(out, "  {} = {};", enum_value_name(e, v), v.number);
     }
     out.push_str("}\n");
 }
 
 fn elem_name(e: ElemType) -> String {
     match e {
-        ElemType::Scalar(s) => scalar(s).to_owned(),
+        ElemType::Scalar(s) => s.proto_name().to_owned(),
         ElemType::Message(m) => m().name.to_owned(),
         ElemType::Enum(e) => e().name.to_owned(),
         ElemType::Empty => "google.protobuf.Empty".to_owned(),
         _ => "bytes".to_owned(),
-    }
-}
-
-fn scalar(s: ScalarType) -> &'static str {
-    s.proto_name()
-}
-
-/// `FreeShipping` → `free_shipping`.
-fn snake(name: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in name.chars().enumerate() {
-        if c.is_uppercase() {
-            if i > 0 {
-                out.push('_');
-            }
-            out.extend(c.to_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// `FreeShipping` → `FREE_SHIPPING`.
-fn upper_snake(name: &str) -> String {
-    snake(name).to_uppercase()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_convert() {
-        assert_eq!(snake("FreeShipping"), "free_shipping");
-        assert_eq!(snake("already_snake"), "already_snake");
-        assert_eq!(upper_snake("Vip"), "VIP");
-        assert_eq!(upper_snake("DisplayScreen"), "DISPLAY_SCREEN");
     }
 }

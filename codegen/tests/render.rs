@@ -175,3 +175,49 @@ fn protoc_accepts_what_the_renderer_writes() {
     assert!(support::protoc(&python, &dir, &file).is_err());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The descriptor that server reflection serves (`arpc::descriptor`) is what protoc makes of
+/// the `.proto` text that `arpc-codegen` renders, for every field shape: maps with their entry
+/// messages, `optional` with its synthetic oneof, oneofs, enums, `json_name`s.
+#[test]
+fn reflection_descriptor_matches_protoc() {
+    use prost::Message as _;
+    let Some(python) = support::python() else {
+        return;
+    };
+    let dir = support::tempdir();
+    let file = dir.join("shop.proto");
+    let schema = DisplayApiClient::schema();
+    std::fs::write(&file, arpc_codegen::proto::render(schema).unwrap()).unwrap();
+    let set = support::descriptor_set(&python, &dir, &file)
+        .unwrap_or_else(|e| panic!("protoc failed: {e}"));
+    std::fs::remove_dir_all(&dir).unwrap();
+    let set = prost_types::FileDescriptorSet::decode(set.as_slice()).unwrap();
+    let from_protoc = set
+        .file
+        .iter()
+        .find(|f| f.name.as_deref() == Some("shop.proto"))
+        .expect("protoc described shop.proto");
+    let ours = arpc::descriptor::file_descriptor(schema).unwrap();
+    assert_eq!(ours.package, from_protoc.package);
+    assert_eq!(ours.dependency, from_protoc.dependency);
+    assert_eq!(ours.syntax, from_protoc.syntax);
+    assert_eq!(ours.enum_type, from_protoc.enum_type);
+    assert_eq!(ours.service, from_protoc.service);
+    assert_eq!(ours.message_type.len(), from_protoc.message_type.len());
+    for (a, b) in ours.message_type.iter().zip(&from_protoc.message_type) {
+        assert_eq!(a, b, "message {:?} differs", a.name);
+    }
+    // The test means something only if the shapes are there.
+    let nested = ours
+        .message_type
+        .iter()
+        .map(|m| m.nested_type.len())
+        .sum::<usize>();
+    let oneofs = ours
+        .message_type
+        .iter()
+        .map(|m| m.oneof_decl.len())
+        .sum::<usize>();
+    assert!(nested > 0 && oneofs > 1 && !ours.enum_type.is_empty());
+}

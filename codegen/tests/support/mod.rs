@@ -50,6 +50,30 @@ pub fn protoc(
     }
 }
 
+/// Compiles `file` with `protoc` (grpc_tools) and returns the encoded `FileDescriptorSet`.
+pub fn descriptor_set(
+    python: &std::path::Path,
+    include: &std::path::Path,
+    file: &std::path::Path,
+) -> Result<Vec<u8>, String> {
+    let out = tempdir().join("set.pb");
+    let output = std::process::Command::new(python)
+        .args(["-m", "grpc_tools.protoc"])
+        .arg(format!("-I{}", include.display()))
+        .arg(format!("--descriptor_set_out={}", out.display()))
+        .arg(file)
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+    }
+    let bytes = std::fs::read(&out).map_err(|e| e.to_string())?;
+    if let Some(dir) = out.parent() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    Ok(bytes)
+}
+
 /// A fresh directory under the system temp dir.
 pub fn tempdir() -> PathBuf {
     use std::sync::atomic::{AtomicUsize, Ordering};

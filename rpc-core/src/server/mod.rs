@@ -13,10 +13,12 @@
 //! | blocking pool | 16 threads, queue of 64 ([`PoolConfig`]) | writes never stall reads; overload is refused, not queued without bound |
 //! | graceful shutdown | 30 s | in-flight calls finish; new connections are refused at once |
 
+mod body;
 mod method;
 mod pool;
 mod router;
 
+pub use self::body::ResponseBody;
 pub use self::method::{
     DEFAULT_MAX_MESSAGE_BYTES, MethodConfig, MethodRuntime, PeerAddr, unary_async, unary_blocking,
     unimplemented,
@@ -111,6 +113,8 @@ pub struct ServerBuilder {
     pool: Option<BlockingPool>,
     health: crate::health::HealthReporter,
     without_health: bool,
+    without_reflection: bool,
+    schemas: Vec<&'static ServiceSchema>,
     #[cfg(feature = "tls")]
     tls: Option<crate::tls::ServerTls>,
 }
@@ -181,6 +185,14 @@ impl ServerBuilder {
         self
     }
 
+    /// Does not serve gRPC server reflection (`grpc.reflection.v1` and `v1alpha`), for servers
+    /// that should not describe themselves to whoever connects.
+    #[must_use]
+    pub fn without_reflection(mut self) -> Self {
+        self.without_reflection = true;
+        self
+    }
+
     /// Adds a service; its write handlers run on this server's blocking pool.
     #[must_use]
     pub fn add_service<S: Service>(mut self, mut service: S) -> Self {
@@ -194,6 +206,7 @@ impl ServerBuilder {
             crate::health::ServingStatus::NotServing,
         );
         self.router = self.router.add(S::schema().full_name, service);
+        self.schemas.push(S::schema());
         self
     }
 
@@ -218,11 +231,19 @@ impl ServerBuilder {
         let config = self.config.clone();
         let health = self.health.clone();
         let mut router = self.router.clone();
+        let mut schemas = self.schemas.clone();
         if !self.without_health {
-            router = router.add(
-                HealthServer::<crate::health::HealthReporter>::schema().full_name,
-                HealthServer::new(health.clone()),
-            );
+            let schema = HealthServer::<crate::health::HealthReporter>::schema();
+            router = router.add(schema.full_name, HealthServer::new(health.clone()));
+            schemas.push(schema);
+        }
+        if !self.without_reflection
+            && let Some((v1, v1alpha)) = crate::reflection::services(&schemas)
+        {
+            let [v1_name, v1alpha_name] = crate::reflection::SERVICE_NAMES;
+            router = router
+                .add_tonic(v1_name, v1)
+                .add_tonic(v1alpha_name, v1alpha);
         }
         // The listener is bound and about to be served.
         health.set_all(ServingStatus::Serving);

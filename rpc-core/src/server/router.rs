@@ -13,10 +13,11 @@ use hyper::body::Incoming;
 use tower::ServiceExt;
 use tower::util::BoxCloneSyncService;
 
+use super::body::ResponseBody;
 use super::method::{PeerAddr, unimplemented};
 use crate::wire::UnaryBody;
 
-type BoxedService = BoxCloneSyncService<Request<Incoming>, Response<UnaryBody>, Infallible>;
+type BoxedService = BoxCloneSyncService<Request<Incoming>, Response<ResponseBody>, Infallible>;
 
 /// Services by full name.
 #[derive(Clone, Default)]
@@ -43,6 +44,26 @@ impl Router {
             + 'static,
         S::Future: Send + 'static,
     {
+        let service = service.map_response(|r: Response<UnaryBody>| r.map(ResponseBody::Unary));
+        Arc::make_mut(&mut self.services).insert(full_name, BoxCloneSyncService::new(service));
+        self
+    }
+
+    /// Adds a tonic service (streaming bodies) under `full_name`.
+    pub(crate) fn add_tonic<S>(mut self, full_name: &'static str, service: S) -> Self
+    where
+        S: tower::Service<
+                Request<Incoming>,
+                Response = Response<tonic::body::Body>,
+                Error = Infallible,
+            > + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        let service =
+            service.map_response(|r: Response<tonic::body::Body>| r.map(ResponseBody::Stream));
         Arc::make_mut(&mut self.services).insert(full_name, BoxCloneSyncService::new(service));
         self
     }
@@ -57,9 +78,9 @@ impl Router {
 }
 
 impl tower::Service<Request<Incoming>> for Router {
-    type Response = Response<UnaryBody>;
+    type Response = Response<ResponseBody>;
     type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Response<UnaryBody>, Infallible>>;
+    type Future = BoxFuture<'static, Result<Response<ResponseBody>, Infallible>>;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
@@ -78,7 +99,7 @@ impl tower::Service<Request<Incoming>> for Router {
         match service {
             Some(service) => Box::pin(service.oneshot(request)),
             None => {
-                let response = unimplemented(path);
+                let response = unimplemented(path).map(ResponseBody::Unary);
                 Box::pin(async move { Ok(response) })
             }
         }

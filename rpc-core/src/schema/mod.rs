@@ -9,6 +9,13 @@
 
 use std::fmt;
 
+mod reach;
+
+pub use self::reach::{
+    NameClash, ONEOF_NAME, ReachedType, ServiceTypes, enum_value_name, enum_values_zero_first,
+    oneof_member_name,
+};
+
 /// A message type: a Rust struct (a protobuf `message`) or a Rust enum with data (a protobuf
 /// `message` holding a single `oneof`).
 #[derive(Debug)]
