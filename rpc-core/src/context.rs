@@ -1,5 +1,6 @@
 //! [`Context`]: what a handler knows about the call it serves (deadline, metadata, peer,
-//! codecs), read through the ambient accessor [`Context::current`].
+//! codecs), read through the ambient accessor [`Context::current`], and the metadata it sends
+//! back ([`Context::response_metadata`]).
 //!
 //! arpc chose an ambient accessor over a `&Context` parameter so that trait signatures stay
 //! what the user wrote, and so that a client call made inside a handler can inherit the
@@ -9,7 +10,7 @@
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use tonic::metadata::MetadataMap;
@@ -30,6 +31,29 @@ struct Inner {
     peer: Option<SocketAddr>,
     request_codec: CodecKind,
     accepted: CodecSet,
+    response: Mutex<ResponseMetadata>,
+}
+
+/// Metadata a handler answers with, set through [`Context::response_metadata`].
+///
+/// `headers` go out with the response headers (gRPC's initial metadata), `trailers` with
+/// `grpc-status` (trailing metadata). When the handler returns an error, both go out in the
+/// error's trailers-only response, along with the [`Status`](crate::Status)'s own metadata.
+/// Names gRPC reserves (`grpc-*`, `content-type`, `te`) are not sent.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct ResponseMetadata {
+    /// Initial metadata.
+    pub headers: MetadataMap,
+    /// Trailing metadata.
+    pub trailers: MetadataMap,
+}
+
+impl ResponseMetadata {
+    /// Whether there is nothing to send.
+    pub fn is_empty(&self) -> bool {
+        self.headers.is_empty() && self.trailers.is_empty()
+    }
 }
 
 tokio::task_local! {
@@ -57,6 +81,7 @@ impl Context {
                 peer,
                 request_codec,
                 accepted,
+                response: Mutex::default(),
             }),
         }
     }
@@ -105,6 +130,31 @@ impl Context {
     /// The codecs the caller accepts for the response.
     pub fn accepted_codecs(&self) -> CodecSet {
         self.inner.accepted
+    }
+
+    /// The metadata this call answers with; insert into its `headers` or `trailers`:
+    ///
+    /// ```
+    /// # fn handler() {
+    /// if let Some(ctx) = arpc::Context::current() {
+    ///     let mut meta = ctx.response_metadata();
+    ///     meta.headers.insert("x-served-by", "replica-2".parse().unwrap());
+    ///     meta.trailers.insert("x-rows-scanned", "1024".parse().unwrap());
+    /// }
+    /// # }
+    /// ```
+    ///
+    /// The guard is a mutex guard: drop it before an `.await`.
+    pub fn response_metadata(&self) -> MutexGuard<'_, ResponseMetadata> {
+        self.inner
+            .response
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes what the handler set, leaving nothing behind.
+    pub(crate) fn take_response_metadata(&self) -> ResponseMetadata {
+        std::mem::take(&mut *self.response_metadata())
     }
 
     /// Runs `fut` with this context as the task's ambient context.

@@ -168,6 +168,10 @@ pub struct Response<T> {
     pub codec: CodecKind,
     /// The codec the request was sent in.
     pub request_codec: CodecKind,
+    /// The response headers (initial metadata).
+    pub headers: MetadataMap,
+    /// The trailers (trailing metadata, including `grpc-status`).
+    pub trailers: MetadataMap,
 }
 
 /// A method's client-side settings: its path and request codec policy.
@@ -278,9 +282,8 @@ async fn call<Req: Message, Resp: Message>(
     })?;
     let (message, trailers) =
         wire::read_message(body, channel.max_response_bytes, "response").await?;
-    let status = trailers
-        .as_ref()
-        .and_then(Status::from_header_map)
+    let trailers = trailers.unwrap_or_default();
+    let status = Status::from_header_map(&trailers)
         .ok_or_else(|| Status::internal("the response ended without a grpc-status"))?;
     if status.code() != tonic::Code::Ok {
         return Err(status);
@@ -294,6 +297,8 @@ async fn call<Req: Message, Resp: Message>(
         message,
         codec,
         request_codec,
+        headers: MetadataMap::from_headers(parts.headers),
+        trailers: MetadataMap::from_headers(trailers),
     })
 }
 

@@ -14,7 +14,7 @@ use tonic::metadata::MetadataMap;
 
 use super::pool::BlockingPool;
 use crate::codec::{CodecKind, CodecPolicy, CodecSelector, CodecSet};
-use crate::context::Context;
+use crate::context::{Context, ResponseMetadata};
 use crate::status::{self, Code, Status};
 use crate::wire::{self, UnaryBody};
 use crate::{Message, schema::MethodSchema};
@@ -201,14 +201,26 @@ impl Responder {
         error_response(status, self.request_codec, self.plain)
     }
 
+    /// An error answer that also carries what the handler set in its response metadata.
+    fn error_with(self, status: &Status, meta: ResponseMetadata) -> Response<UnaryBody> {
+        let mut response = self.error(status);
+        if !meta.is_empty() {
+            let headers = response.headers_mut();
+            append_metadata(headers, meta.headers);
+            append_metadata(headers, meta.trailers);
+        }
+        response
+    }
+
     fn respond<Resp: Message>(
         self,
         method: &MethodRuntime,
         result: Result<Resp, Status>,
+        meta: ResponseMetadata,
     ) -> Response<UnaryBody> {
         let message = match result {
             Ok(message) => message,
-            Err(status) => return self.error(&status),
+            Err(status) => return self.error_with(&status, meta),
         };
         let mut buf = BytesMut::with_capacity(64);
         buf.extend_from_slice(&[0; 5]);
@@ -222,20 +234,39 @@ impl Responder {
         };
         let codec = match codec {
             Ok(codec) => codec,
-            Err(e) => return self.error(&status::encode_failed(&e)),
+            Err(e) => return self.error_with(&status::encode_failed(&e), meta),
         };
         let framed = match wire::encode_frame(buf, method.config.max_response_bytes) {
             Ok(framed) => framed,
-            Err(status) => return self.error(&status),
+            Err(status) => return self.error_with(&status, meta),
         };
         let mut trailers = HeaderMap::with_capacity(1);
+        append_metadata(&mut trailers, meta.trailers);
         trailers.insert("grpc-status", HeaderValue::from_static("0"));
         let mut response = Response::new(UnaryBody::data_and_trailers(framed, trailers));
-        response.headers_mut().insert(
+        let headers = response.headers_mut();
+        append_metadata(headers, meta.headers);
+        headers.insert(
             header::CONTENT_TYPE,
             content_type(codec, self.plain && codec == self.request_codec),
         );
         response
+    }
+}
+
+/// Adds a handler's metadata to `target`, leaving out the names gRPC reserves.
+fn append_metadata(target: &mut HeaderMap, meta: MetadataMap) {
+    if meta.is_empty() {
+        return;
+    }
+    let headers = meta.into_headers();
+    for (name, value) in &headers {
+        let reserved = name.as_str().starts_with("grpc-")
+            || *name == header::CONTENT_TYPE
+            || *name == header::TE;
+        if !reserved {
+            target.append(name.clone(), value.clone());
+        }
     }
 }
 
@@ -317,10 +348,12 @@ where
         deadline,
         responder,
     } = prepared;
+    let handle = context.clone();
     let run = context
         .scope(AssertUnwindSafe(handler(message)).catch_unwind())
         .map(|r| r.unwrap_or_else(|_| Err(panicked())));
-    responder.respond(method, within(deadline, run).await)
+    let result = within(deadline, run).await;
+    responder.respond(method, result, handle.take_response_metadata())
 }
 
 /// Serves a write method: the handler runs on `pool`. A full pool answers
@@ -349,6 +382,7 @@ where
         deadline,
         responder,
     } = prepared;
+    let handle = context.clone();
     let job = move || {
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Err(Status::deadline_exceeded(
@@ -364,5 +398,7 @@ where
         }
     };
     let run = waiting.map(|r| r.unwrap_or_else(|_| Err(panicked())));
-    responder.respond(method, within(deadline, run).await)
+    let result = within(deadline, run).await;
+    // A handler still running past the deadline may set metadata later; it is not sent.
+    responder.respond(method, result, handle.take_response_metadata())
 }

@@ -118,7 +118,14 @@ impl Probe for ProbeImpl {
 
     fn write(&self, ping: Ping) -> Result<Pong, arpc::Status> {
         std::thread::sleep(Duration::from_millis(ping.sleep_ms.into()));
-        self.writes.fetch_add(1, Ordering::SeqCst);
+        let n = self.writes.fetch_add(1, Ordering::SeqCst) + 1;
+        // Blocking handlers set response metadata through the same ambient context.
+        if let Some(ctx) = arpc::Context::current() {
+            let mut meta = ctx.response_metadata();
+            meta.headers.insert("x-pool", "blocking".parse().unwrap());
+            meta.trailers
+                .insert("x-writes", n.to_string().parse().unwrap());
+        }
         Ok(pong(&ping))
     }
 
