@@ -14,7 +14,10 @@
 //! Warned: any change of a message's field set. Protobuf, JSON and MessagePack in map mode
 //! tolerate an added field; postcard is positional, so a postcard peer with the old schema
 //! misreads the new message. Every arpc method accepts postcard, so each such change is listed
-//! with the rpcs that carry the message.
+//! with the rpcs that carry the message. And a new enum value: peers in other languages keep
+//! an unknown enum number, but an arpc peer built from the old schema rejects a message that
+//! carries it (a Rust enum cannot hold an unknown value), so readers must be upgraded before
+//! writers send the new value.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -28,6 +31,9 @@ pub enum Severity {
     Breaking,
     /// Only postcard peers with the old schema break.
     PostcardOnly,
+    /// arpc peers with the old schema reject messages that use the change (a new enum value)
+    /// until they are upgraded; other peers cope.
+    ArpcReaders,
 }
 
 /// One finding, with where it is in the new file (or the old one, for removals).
@@ -48,6 +54,7 @@ impl fmt::Display for Finding {
         let tag = match self.severity {
             Severity::Breaking => "BREAKING",
             Severity::PostcardOnly => "warning (postcard)",
+            Severity::ArpcReaders => "warning (arpc readers)",
         };
         write!(
             f,
@@ -60,6 +67,7 @@ impl fmt::Display for Finding {
 /// Compares two versions of a schema.
 pub fn check(old: &ProtoFile, new: &ProtoFile) -> Vec<Finding> {
     let mut out = Vec::new();
+    let mut added_enum_values = Vec::new();
     let mut breaking = |subject: String, line: usize, message: String| {
         out.push(Finding {
             severity: Severity::Breaking,
@@ -178,7 +186,22 @@ pub fn check(old: &ProtoFile, new: &ProtoFile) -> Vec<Finding> {
                 _ => {}
             }
         }
+        for (n, value) in &new_e.values {
+            if !e.values.contains_key(n) {
+                added_enum_values.push(Finding {
+                    severity: Severity::ArpcReaders,
+                    subject: format!("{name}.{value}"),
+                    line: new_e.line,
+                    message: format!(
+                        "enum value {n} added: arpc peers built from the old schema reject a \
+                         message carrying it (other languages keep unknown values); upgrade \
+                         readers before writers send it"
+                    ),
+                });
+            }
+        }
     }
+    out.append(&mut added_enum_values);
     // Postcard: any change of a carried message's field set.
     for (name, msg) in &new.messages {
         let Some(old_msg) = old.messages.get(name) else {

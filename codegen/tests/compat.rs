@@ -1,7 +1,8 @@
 //! The compatibility checker against a fixture set of old/new pairs
 //! (`tests/fixtures/compat/<case>/new.proto` against the shared `base.proto`, or against the
 //! case's own `old.proto` where it has one; the expected verdict is in `expect`:
-//! `BREAKING <subject>`, or `OK` optionally followed by `POSTCARD <message>`), through the
+//! `BREAKING <subject>`, or `OK` optionally followed by `POSTCARD <message>` or
+//! `ARPC_READERS <Enum.VALUE>`), through the
 //! library and through the `arpc-codegen check` command.
 
 use std::path::{Path, PathBuf};
@@ -62,13 +63,22 @@ fn every_fixture_gets_its_verdict() {
                     breaking.is_empty(),
                     "{name}: expected compatible, got {breaking:#?}"
                 );
-                if let ["POSTCARD", message] = rest {
-                    assert!(
-                        findings
-                            .iter()
-                            .any(|f| f.severity == Severity::PostcardOnly && f.subject == *message),
+                let warned = |severity: Severity, subject: &str| {
+                    findings
+                        .iter()
+                        .any(|f| f.severity == severity && f.subject == subject)
+                };
+                match rest {
+                    [] => {}
+                    ["POSTCARD", message] => assert!(
+                        warned(Severity::PostcardOnly, message),
                         "{name}: expected a postcard warning on {message}, got {findings:#?}"
-                    );
+                    ),
+                    ["ARPC_READERS", value] => assert!(
+                        warned(Severity::ArpcReaders, value),
+                        "{name}: expected an arpc-readers warning on {value}, got {findings:#?}"
+                    ),
+                    other => panic!("{name}: bad expect file {other:?}"),
                 }
             }
             other => panic!("{name}: bad expect file {other:?}"),
