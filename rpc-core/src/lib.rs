@@ -44,11 +44,13 @@
 //! | [`message`](mod@message) | the [`Message`] trait every request and response implements |
 //! | [`codec`] | the [`Codec`](codec::Codec) trait, one file per codec, [`CodecPolicy`](codec::CodecPolicy) and [`CodecSelector`](codec::CodecSelector) |
 //! | [`proto`] | protobuf wire encoding of derived messages, on `prost::encoding` |
-//! | [`schema`] | the runtime schema model the `.proto` emitter renders (messages, services) |
+//! | [`schema`] | the runtime schema model the `.proto` emitter renders (messages, services), the types a service reaches and their protobuf names |
 //! | [`server`] | [`Server::builder`], serving one call, the router, the blocking pool |
 //! | [`client`] | [`Channel`], [`CallOptions`], the unary call |
 //! | [`context`] | [`Context`]: deadline, metadata, peer and codecs of the call being served |
 //! | [`health`] | the standard `grpc.health.v1` service, tied to the server's life |
+//! | [`reflection`] | gRPC server reflection (v1 and v1alpha), so tools can list and call services |
+//! | [`descriptor`] | protobuf descriptors built from a service's schema (what reflection serves) |
 //! | [`status`] | [`Status`] and [`Code`], and which code arpc uses when |
 //! | [`wire`] | gRPC framing, `grpc-timeout`, codec negotiation headers |
 //! | `tls` | rustls settings for servers and clients (feature `tls`) |
@@ -110,9 +112,11 @@ extern crate self as arpc;
 pub mod client;
 pub mod codec;
 pub mod context;
+pub mod descriptor;
 pub mod health;
 pub mod message;
 pub mod proto;
+pub mod reflection;
 pub mod schema;
 pub mod server;
 pub mod status;
@@ -131,6 +135,9 @@ pub use arpc_macros::Message;
 pub use arpc_macros::message;
 /// Turns a trait into a gRPC service with a generated server and client.
 pub use arpc_macros::service;
+/// gRPC metadata (`MetadataMap`, `MetadataValue`, ASCII and `-bin` keys): tonic's types, which
+/// [`Context`], [`CallOptions`] and [`client::Response`] use.
+pub use tonic::metadata;
 
 /// What generated code names, by absolute path. Not public API.
 #[doc(hidden)]

@@ -1,0 +1,121 @@
+//! A real third-party gRPC client against a real arpc server process: Python `grpcio`, with
+//! stubs that `grpcio-tools` generates from the checked-in `proto/hello.v1.proto`, runs the
+//! cases in `tests/interop/client.py` (named after the gRPC interop suite) against
+//! `hello serve --addr 127.0.0.1:0`. Also lists and describes the services through server
+//! reflection (v1alpha and v1) and checks health.
+//!
+//! Needs the interop virtualenv that `bash .ci/test` makes (it sets `ARPC_PYTHON`); a plain
+//! `cargo test` without it skips, saying so.
+
+#[path = "../../../codegen/tests/support/mod.rs"]
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+/// Every case the client must report as passed.
+const CASES: &[&str] = &[
+    "empty_unary",
+    "large_unary",
+    "say_hello",
+    "status_code_and_message",
+    "special_status_message",
+    "unimplemented_method",
+    "unimplemented_service",
+    "timeout_on_sleeping_server",
+    "custom_metadata",
+    "cancel_after_begin",
+    "oversized_request",
+    "health_check",
+    "reflection_v1alpha_list_and_describe",
+    "reflection_v1_list",
+];
+
+/// The server process; killed when dropped, so a failing test leaves nothing running.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `hello serve` on a free loopback port and reads the address it bound.
+fn start_server() -> (Server, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hello"))
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the hello binary starts");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let server = Server(child);
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("the server prints its address");
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line from the server: {line:?}"))
+        .to_owned();
+    (server, addr)
+}
+
+#[test]
+fn python_grpcio_client_passes_the_interop_cases() {
+    let Some(python) = support::python() else {
+        return;
+    };
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let stubs = support::tempdir();
+    let generated = Command::new(&python)
+        .args(["-m", "grpc_tools.protoc"])
+        .arg(format!("-I{}", manifest.join("proto").display()))
+        .arg(format!("--python_out={}", stubs.display()))
+        .arg(format!("--grpc_python_out={}", stubs.display()))
+        .arg("hello.v1.proto")
+        .output()
+        .expect("grpc_tools.protoc runs");
+    assert!(
+        generated.status.success(),
+        "protoc failed: {}",
+        String::from_utf8_lossy(&generated.stderr)
+    );
+
+    let (server, addr) = start_server();
+    let output = Command::new(&python)
+        .arg(manifest.join("tests/interop/client.py"))
+        .arg(&addr)
+        .arg(&stubs)
+        .output()
+        .expect("the Python client runs");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&stubs);
+
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}");
+    let failed: Vec<_> = stdout.lines().filter(|l| l.starts_with("FAIL")).collect();
+    assert!(
+        failed.is_empty(),
+        "failed cases:\n{}\n{stderr}",
+        failed.join("\n")
+    );
+    let passed: Vec<_> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("PASS "))
+        .collect();
+    for case in CASES {
+        assert!(
+            passed.contains(case),
+            "case `{case}` did not pass\nstdout:\n{stdout}\nstderr:\n{stderr}"
+        );
+    }
+    assert!(
+        output.status.success(),
+        "the client exited with {}",
+        output.status
+    );
+}
