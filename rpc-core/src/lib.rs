@@ -135,6 +135,9 @@ pub use arpc_macros::Message;
 pub use arpc_macros::message;
 /// Turns a trait into a gRPC service with a generated server and client.
 pub use arpc_macros::service;
+/// Service registration and discovery (`arpc-registry`): [`Registry`](registry::Registry) by
+/// URL, static lists and ZooKeeper in Apache Curator's layout.
+pub use arpc_registry as registry;
 /// gRPC metadata (`MetadataMap`, `MetadataValue`, ASCII and `-bin` keys): tonic's types, which
 /// [`Context`], [`CallOptions`] and [`client::Response`] use.
 pub use tonic::metadata;

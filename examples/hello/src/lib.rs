@@ -27,6 +27,8 @@ pub struct HelloReply {
     pub message: String,
     /// `reply_padding` bytes of text.
     pub padding: String,
+    /// The address of the server that answered (which instance a balanced client reached).
+    pub served_by: String,
 }
 
 /// A note to store.
@@ -116,6 +118,17 @@ pub trait Greeter {
 #[derive(Debug, Default)]
 pub struct Hello {
     notes: Mutex<HashMap<String, String>>,
+    served_by: String,
+}
+
+impl Hello {
+    /// A service that names itself `served_by` (its address) in replies.
+    pub fn serving_as(served_by: impl Into<String>) -> Self {
+        Self {
+            served_by: served_by.into(),
+            ..Self::default()
+        }
+    }
 }
 
 impl Greeter for Hello {
@@ -129,6 +142,7 @@ impl Greeter for Hello {
         Ok(HelloReply {
             message: format!("Hello, {}!", request.name),
             padding: "x".repeat(request.reply_padding as usize),
+            served_by: self.served_by.clone(),
         })
     }
 

@@ -4,12 +4,16 @@
 //! hello serve --addr 127.0.0.1:50051
 //! hello call --addr http://127.0.0.1:50051 --name Ada --codec json
 //! hello demo            # a server on a free port, then a call in every codec
+//!
+//! hello serve --addr 127.0.0.1:0 --registry zk://127.0.0.1:2181/arpc
+//! hello call --registry zk://127.0.0.1:2181/arpc --name Ada
 //! ```
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use arpc::codec::{CodecKind, CodecSet};
+use arpc::registry::Registry;
 use arpc::{CallOptions, Server};
 use arpc_example_hello::{GreeterClient, GreeterServer, Hello, HelloRequest, Note};
 use clap::{Parser, Subcommand};
@@ -28,11 +32,17 @@ enum Command {
     Serve {
         #[arg(long, default_value = "127.0.0.1:50051")]
         addr: SocketAddr,
+        /// Announce the service in a registry: `zk://host:port/base` or `static://…`.
+        #[arg(long)]
+        registry: Option<String>,
     },
     /// Call a running server.
     Call {
         #[arg(long, default_value = "http://127.0.0.1:50051")]
         addr: String,
+        /// Find the servers in a registry (`zk://host:port/base`) instead of `--addr`.
+        #[arg(long)]
+        registry: Option<String>,
         #[arg(long, default_value = "world")]
         name: String,
         /// proto, json, msgpack or postcard.
@@ -46,7 +56,14 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Serve { addr } => {
+        Command::Serve { addr, registry } => {
+            let registry = match registry.as_deref().map(Registry::from_url).transpose() {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            };
             let listener = match TcpListener::bind(addr).await {
                 Ok(l) => l,
                 Err(e) => {
@@ -54,17 +71,26 @@ async fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match listener.local_addr() {
-                Ok(bound) => println!("listening on {bound}"),
-                Err(e) => eprintln!("bound, address unknown: {e}"),
-            }
-            serve(listener, async {
+            let bound = match listener.local_addr() {
+                Ok(bound) => bound,
+                Err(e) => {
+                    eprintln!("bound, address unknown: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            println!("listening on {bound}");
+            serve(listener, registry, async {
                 let _ = tokio::signal::ctrl_c().await;
             })
             .await;
             ExitCode::SUCCESS
         }
-        Command::Call { addr, name, codec } => match call(&addr, &name, codec).await {
+        Command::Call {
+            addr,
+            registry,
+            name,
+            codec,
+        } => match call(&addr, registry.as_deref(), &name, codec).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("{e}");
@@ -81,15 +107,33 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn serve(listener: TcpListener, shutdown: impl Future<Output = ()>) {
-    Server::builder()
-        .add_service(GreeterServer::new(Hello::default()))
-        .serve_with_incoming(listener, shutdown)
-        .await;
+async fn serve(
+    listener: TcpListener,
+    registry: Option<Registry>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let served_by = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let mut builder =
+        Server::builder().add_service(GreeterServer::new(Hello::serving_as(served_by)));
+    if let Some(registry) = registry {
+        builder = builder.registry(registry);
+    }
+    builder.serve_with_incoming(listener, shutdown).await;
 }
 
-async fn call(addr: &str, name: &str, codec: CodecKind) -> Result<(), Box<dyn std::error::Error>> {
-    let client = GreeterClient::connect(addr.to_owned()).await?;
+async fn call(
+    addr: &str,
+    registry: Option<&str>,
+    name: &str,
+    codec: CodecKind,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let client = match registry {
+        Some(url) => GreeterClient::discover(&Registry::from_url(url)?),
+        None => GreeterClient::connect(addr.to_owned()).await?,
+    };
     let request = HelloRequest {
         name: name.to_owned(),
         reply_padding: 0,
@@ -100,8 +144,8 @@ async fn call(addr: &str, name: &str, codec: CodecKind) -> Result<(), Box<dyn st
         .accept(CodecSet::only(codec));
     let reply = client.say_hello_with(request, options).await?;
     println!(
-        "{} (request {}, response {})",
-        reply.message.message, reply.request_codec, reply.codec
+        "{} (from {}; request {}, response {})",
+        reply.message.message, reply.message.served_by, reply.request_codec, reply.codec
     );
     Ok(())
 }
@@ -110,7 +154,7 @@ async fn demo() -> Result<(), Box<dyn std::error::Error>> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve(listener, async {
+    let server = tokio::spawn(serve(listener, None, async {
         let _ = stopped.await;
     }));
     let client = GreeterClient::connect(format!("http://{addr}")).await?;

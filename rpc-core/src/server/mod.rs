@@ -115,8 +115,31 @@ pub struct ServerBuilder {
     without_health: bool,
     without_reflection: bool,
     schemas: Vec<&'static ServiceSchema>,
+    registrar: Option<std::sync::Arc<dyn arpc_registry::Registrar>>,
+    advertise: Option<SocketAddr>,
     #[cfg(feature = "tls")]
     tls: Option<crate::tls::ServerTls>,
+}
+
+impl ServerBuilder {
+    /// Registers every added service at the advertised address (one instance id for all).
+    fn register(&self, listener: &TcpListener) -> Vec<arpc_registry::Registration> {
+        let (Some(registrar), Some(addr)) = (
+            &self.registrar,
+            self.advertise.or_else(|| listener.local_addr().ok()),
+        ) else {
+            return Vec::new();
+        };
+        let id = arpc_registry::Instance::new("", addr).id;
+        self.schemas
+            .iter()
+            .map(|schema| {
+                let mut instance = arpc_registry::Instance::new(schema.full_name, addr);
+                instance.id.clone_from(&id);
+                registrar.register(instance)
+            })
+            .collect()
+    }
 }
 
 /// The server could not start.
@@ -193,6 +216,24 @@ impl ServerBuilder {
         self
     }
 
+    /// Announces this server's services in `registrar` (ZooKeeper, say) while it serves: each
+    /// added service is registered once the listener is bound and health says `SERVING`, and
+    /// deregistered first on shutdown, before connections drain. The address announced is
+    /// the listener's, or the one given to [`advertise`](Self::advertise).
+    #[must_use]
+    pub fn registry(mut self, registrar: impl arpc_registry::Registrar) -> Self {
+        self.registrar = Some(std::sync::Arc::new(registrar));
+        self
+    }
+
+    /// The address to announce in the registry, when the listener's is not the one clients
+    /// should dial (a wildcard bind, NAT, a container).
+    #[must_use]
+    pub fn advertise(mut self, addr: SocketAddr) -> Self {
+        self.advertise = Some(addr);
+        self
+    }
+
     /// Adds a service; its write handlers run on this server's blocking pool.
     #[must_use]
     pub fn add_service<S: Service>(mut self, mut service: S) -> Self {
@@ -247,6 +288,7 @@ impl ServerBuilder {
         }
         // The listener is bound and about to be served.
         health.set_all(ServingStatus::Serving);
+        let registrations = self.register(&listener);
         let graceful = GracefulShutdown::new();
         let mut http2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
         http2
@@ -290,8 +332,14 @@ impl ServerBuilder {
                 let _ = connection.await;
             });
         }
-        // Tell health checkers first, then stop accepting and drain.
+        // Tell health checkers and the registry first, then stop accepting and drain.
         health.set_all(ServingStatus::NotServing);
+        futures_util::future::join_all(
+            registrations
+                .into_iter()
+                .map(arpc_registry::Registration::deregister),
+        )
+        .await;
         drop(listener);
         let _ = tokio::time::timeout(config.shutdown_grace, graceful.shutdown()).await;
     }

@@ -109,7 +109,8 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
     });
     let client_methods = model.methods.iter().zip(&paths).map(|(m, path)| {
         let policy = policy_tokens(&m.policy);
-        quote!(::arpc::client::ClientMethod::new(#path, #policy))
+        let idempotent = m.idempotent;
+        quote!(::arpc::client::ClientMethod::new(#path, #policy).idempotent(#idempotent))
     });
     let arms = model
         .methods
@@ -270,9 +271,22 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
                 ::arpc::Channel::connect(uri).await.map(Self::new)
             }
 
+            /// A client of the instances `registry` discovers under this service's full name,
+            /// balanced, with failover (see `arpc::Channel::discover`).
+            pub fn discover<D: ::arpc::registry::Discovery + ?::core::marker::Sized>(
+                registry: &D,
+            ) -> Self {
+                Self::new(::arpc::Channel::discover(registry, #schema_fn().full_name))
+            }
+
             /// The service's schema.
             pub fn schema() -> &'static ::arpc::schema::ServiceSchema {
                 #schema_fn()
+            }
+
+            /// The channel calls go through.
+            pub fn channel(&self) -> &::arpc::Channel {
+                &self.channel
             }
 
             #(#client_fns)*

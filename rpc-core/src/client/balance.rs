@@ -1,0 +1,288 @@
+//! Client-side balancing over discovered instances: power of two choices by pending requests,
+//! passive ejection of failing instances, and one retry on another instance for idempotent
+//! calls.
+//!
+//! A background task applies the registry's `Change` events (from any
+//! [`Discovery`]) to a copy-on-write list of endpoints, each a lazily
+//! connecting HTTP/2 channel. A call picks two available endpoints at random and takes the one
+//! with fewer calls in flight. An endpoint whose transport fails (refused, reset, gone) is
+//! ejected for 250 ms, doubling with each consecutive failure up to 30 s, then tried again; a
+//! success clears it. When the registry is unreachable no changes arrive and the list stays
+//! as it is.
+//!
+//! Why not tower's `Balance`: it is not `Clone`, so every call would go through a `Buffer`
+//! task (a second hop on top of tonic's), and it cannot be told to avoid the instance that
+//! just failed, which the retry needs. The registry's stream still feeds tower's balancers
+//! directly for those who want them (`registry/tests/tower_balance.rs`).
+
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
+use std::time::{Duration, Instant};
+
+use arpc_registry::{Change, Discovery};
+use futures_util::StreamExt;
+use tokio::sync::watch;
+
+/// The balanced set of one service's instances. Cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Balancer {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    service: String,
+    endpoints: RwLock<Arc<Vec<Arc<Endpoint>>>>,
+    /// Bumped on every change of `endpoints`; dropped with the balancer, which ends the
+    /// discovery task.
+    generation: watch::Sender<u64>,
+    seed: AtomicU64,
+}
+
+/// One instance.
+pub(crate) struct Endpoint {
+    id: String,
+    pub(crate) channel: tonic::transport::Channel,
+    pending: AtomicUsize,
+    failures: AtomicU32,
+    ejected_until: Mutex<Option<Instant>>,
+}
+
+/// Counts a call in flight on an endpoint until dropped.
+pub(crate) struct InFlight(Arc<Endpoint>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.pending.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl InFlight {
+    pub(crate) fn endpoint(&self) -> &Arc<Endpoint> {
+        &self.0
+    }
+}
+
+const FIRST_EJECTION: Duration = Duration::from_millis(250);
+const LONGEST_EJECTION: Duration = Duration::from_secs(30);
+
+impl Endpoint {
+    fn available(&self, now: Instant) -> bool {
+        self.ejected_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_none_or(|until| until <= now)
+    }
+
+    /// The transport failed: eject for a while, longer after each consecutive failure.
+    pub(crate) fn failed(&self) {
+        let n = self.failures.fetch_add(1, Ordering::Relaxed).min(16);
+        let ejection = FIRST_EJECTION.saturating_mul(1 << n).min(LONGEST_EJECTION);
+        *self
+            .ejected_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now() + ejection);
+    }
+
+    /// A call got through: the endpoint is healthy.
+    pub(crate) fn succeeded(&self) {
+        if self.failures.swap(0, Ordering::Relaxed) != 0 {
+            *self
+                .ejected_until
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = None;
+        }
+    }
+
+    /// The instance id.
+    pub(crate) fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl std::fmt::Debug for Balancer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let endpoints = self.snapshot();
+        f.debug_struct("Balancer")
+            .field("service", &self.shared.service)
+            .field(
+                "instances",
+                &endpoints.iter().map(|e| &e.id).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl Balancer {
+    /// Starts watching `service` in `discovery` (within a tokio runtime).
+    pub(crate) fn discover<D: Discovery + ?Sized>(discovery: &D, service: &str) -> Self {
+        let (generation, _) = watch::channel(0);
+        let shared = Arc::new(Shared {
+            service: service.to_owned(),
+            endpoints: RwLock::new(Arc::new(Vec::new())),
+            generation,
+            seed: AtomicU64::new(seed()),
+        });
+        let changes = discovery.discover(service);
+        tokio::spawn(apply_changes(Arc::downgrade(&shared), changes));
+        Self { shared }
+    }
+
+    fn snapshot(&self) -> Arc<Vec<Arc<Endpoint>>> {
+        Arc::clone(
+            &self
+                .shared
+                .endpoints
+                .read()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
+    }
+
+    /// The ids of the known instances.
+    pub(crate) fn instance_ids(&self) -> Vec<String> {
+        self.snapshot().iter().map(|e| e.id.clone()).collect()
+    }
+
+    /// The service name.
+    pub(crate) fn service(&self) -> &str {
+        &self.shared.service
+    }
+
+    /// Picks an endpoint other than `avoid`, waiting for the first instances to be
+    /// discovered (the caller bounds the wait with its deadline). `None` if there is nothing
+    /// else to pick once instances are known, or after `patience` without any.
+    pub(crate) async fn pick(&self, avoid: Option<&str>, patience: Duration) -> Option<InFlight> {
+        let mut generation = self.shared.generation.subscribe();
+        let give_up = Instant::now() + patience;
+        loop {
+            let endpoints = self.snapshot();
+            if !endpoints.is_empty() {
+                let chosen = self.choose(&endpoints, avoid)?;
+                chosen.pending.fetch_add(1, Ordering::Relaxed);
+                return Some(InFlight(chosen));
+            }
+            let wait = give_up.checked_duration_since(Instant::now())?;
+            if tokio::time::timeout(wait, generation.changed())
+                .await
+                .is_err()
+            {
+                return None;
+            }
+        }
+    }
+
+    /// Power of two choices among available endpoints; if all are ejected, the one whose
+    /// ejection ends first (a failing set is still tried rather than refused).
+    fn choose(&self, endpoints: &[Arc<Endpoint>], avoid: Option<&str>) -> Option<Arc<Endpoint>> {
+        let now = Instant::now();
+        let eligible = |e: &&Arc<Endpoint>| avoid != Some(e.id.as_str());
+        let available = endpoints
+            .iter()
+            .filter(eligible)
+            .filter(|e| e.available(now))
+            .count();
+        if available == 0 {
+            return endpoints
+                .iter()
+                .filter(eligible)
+                .min_by_key(|e| {
+                    *e.ejected_until
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                })
+                .cloned();
+        }
+        let nth = |n: usize| {
+            endpoints
+                .iter()
+                .filter(eligible)
+                .filter(|e| e.available(now))
+                .nth(n)
+                .cloned()
+        };
+        if available == 1 {
+            return nth(0);
+        }
+        let r = self.next_random();
+        let a = usize::try_from(r % available as u64).unwrap_or(0);
+        let mut b = usize::try_from((r >> 32) % (available as u64 - 1)).unwrap_or(0);
+        if b >= a {
+            b += 1;
+        }
+        let (a, b) = (nth(a)?, nth(b)?);
+        Some(
+            if b.pending.load(Ordering::Relaxed) < a.pending.load(Ordering::Relaxed) {
+                b
+            } else {
+                a
+            },
+        )
+    }
+
+    /// xorshift64*: balancing needs spread, not cryptographic randomness.
+    fn next_random(&self) -> u64 {
+        let mut x = self.shared.seed.load(Ordering::Relaxed);
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.shared.seed.store(x, Ordering::Relaxed);
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+}
+
+fn seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(Instant::now().elapsed().as_nanos());
+    h.finish() | 1
+}
+
+/// Applies discovery changes until the balancer is dropped.
+async fn apply_changes(shared: Weak<Shared>, mut changes: arpc_registry::Changes) {
+    let closed = match shared.upgrade() {
+        Some(s) => s.generation.subscribe(),
+        None => return,
+    };
+    let mut closed = closed;
+    loop {
+        let change = tokio::select! {
+            change = changes.next() => change,
+            // The sender lives in `Shared`: an error means the balancer is gone.
+            Err(_) = closed.changed() => return,
+        };
+        let Some(change) = change else {
+            // The registry ended its stream: keep the last known instances.
+            let _ = closed.wait_for(|_| false).await;
+            return;
+        };
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let Ok(change) = change else {
+            continue;
+        };
+        let mut list = shared
+            .endpoints
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut next: Vec<Arc<Endpoint>> = list.as_ref().clone();
+        match change {
+            Change::Insert(id, instance) => {
+                let Ok(endpoint) = super::Channel::endpoint(&instance.uri()) else {
+                    continue;
+                };
+                next.retain(|e| e.id != id);
+                next.push(Arc::new(Endpoint {
+                    id,
+                    channel: endpoint.connect_lazy(),
+                    pending: AtomicUsize::new(0),
+                    failures: AtomicU32::new(0),
+                    ejected_until: Mutex::new(None),
+                }));
+            }
+            Change::Remove(id) => next.retain(|e| e.id != id),
+        }
+        *list = Arc::new(next);
+        drop(list);
+        shared.generation.send_modify(|g| *g += 1);
+    }
+}

@@ -1,0 +1,87 @@
+//! A balanced channel over a static list holding one live server and one dead address: an
+//! idempotent read that hits the dead one is retried on the live one and succeeds; a write
+//! (not idempotent) is never sent twice, so one that hits the dead address fails with
+//! UNAVAILABLE. Each attempt uses a fresh channel, so nothing is ejected yet and both
+//! addresses are equally likely; 24 attempts make a false pass a 2^-24 event.
+
+mod rpc_support;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use arpc::Code;
+use arpc::registry::Static;
+use rpc_support::*;
+
+/// An address nothing listens on (bound, then released).
+fn dead_addr() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn reads_fail_over_and_writes_are_not_retried() {
+    let probe = Arc::new(ProbeImpl::default());
+    let server = start_with(Arc::clone(&probe), arpc::server::PoolConfig::default()).await;
+    let registry = Static::new([dead_addr(), server.addr]);
+
+    for _ in 0..24 {
+        let client = ProbeClient::discover(&registry);
+        let reply = client.echo(ping("read")).await;
+        assert!(reply.is_ok(), "a read failed: {reply:?}");
+    }
+
+    let (mut ok, mut unavailable) = (0, 0);
+    for _ in 0..24 {
+        let client = ProbeClient::discover(&registry);
+        match client.write(ping("write")).await {
+            Ok(_) => ok += 1,
+            Err(status) if status.code() == Code::Unavailable => unavailable += 1,
+            Err(status) => panic!("unexpected {status}"),
+        }
+    }
+    assert!(unavailable > 0, "no write ever hit the dead address");
+    assert!(ok > 0, "no write ever reached the server");
+    // Every successful write ran exactly once on the server.
+    assert_eq!(probe.writes.load(Ordering::SeqCst), ok);
+}
+
+#[tokio::test]
+async fn a_failing_instance_is_ejected() {
+    let server = start(ProbeImpl::default()).await;
+    let registry = Static::new([dead_addr(), server.addr]);
+    let client = ProbeClient::discover(&registry);
+    // Writes are not retried, so every failure below is a pick of the dead address; once it
+    // has failed it is ejected and later picks avoid it.
+    let mut failures = 0;
+    for _ in 0..40 {
+        if client.write(ping("w")).await.is_err() {
+            failures += 1;
+        }
+    }
+    assert!(
+        failures <= 1,
+        "{failures} writes went to an ejected instance"
+    );
+    assert_eq!(client.channel().instances().len(), 2);
+}
+
+#[tokio::test]
+async fn an_empty_registry_answers_unavailable_within_the_deadline() {
+    let client = ProbeClient::discover(&Static::new([]));
+    let started = std::time::Instant::now();
+    let err = client
+        .echo_with(
+            ping("nobody"),
+            arpc::CallOptions::default().deadline(std::time::Duration::from_millis(200)),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err.code(), Code::Unavailable | Code::DeadlineExceeded),
+        "{err}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+}
