@@ -46,7 +46,8 @@
 //! | [`proto`] | protobuf wire encoding of derived messages, on `prost::encoding` |
 //! | [`schema`] | the runtime schema model the `.proto` emitter renders (messages, services), the types a service reaches and their protobuf names |
 //! | [`server`] | [`Server::builder`], serving one call, the router, the blocking pool |
-//! | [`client`] | [`Channel`], [`CallOptions`], the unary call |
+//! | [`client`] | [`Channel`] (one address, or balanced over a registry's instances), [`CallOptions`], the unary call |
+//! | [`registry`] | registration and discovery (`arpc-registry`): static lists, ZooKeeper in Curator's layout |
 //! | [`context`] | [`Context`]: deadline, metadata, peer and codecs of the call being served |
 //! | [`health`] | the standard `grpc.health.v1` service, tied to the server's life |
 //! | [`reflection`] | gRPC server reflection (v1 and v1alpha), so tools can list and call services |

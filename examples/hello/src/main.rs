@@ -79,10 +79,7 @@ async fn main() -> ExitCode {
                 }
             };
             println!("listening on {bound}");
-            serve(listener, registry, async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await;
+            serve(listener, registry, shutdown_signal()).await;
             ExitCode::SUCCESS
         }
         Command::Call {
@@ -105,6 +102,22 @@ async fn main() -> ExitCode {
             }
         },
     }
+}
+
+/// Ctrl-C or SIGTERM (what orchestrators send) starts a graceful shutdown.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 async fn serve(
@@ -190,7 +203,38 @@ async fn demo() -> Result<(), Box<dyn std::error::Error>> {
             reply.message.count, reply.request_codec, reply.codec
         );
     }
+
+    // A second server, and a client that balances over both through a registry (a static
+    // list here; `--registry zk://…` on `serve` and `call` uses ZooKeeper).
+    let second = TcpListener::bind("127.0.0.1:0").await?;
+    let second_addr = second.local_addr()?;
+    let (stop_second, second_stopped) = tokio::sync::oneshot::channel::<()>();
+    let second_server = tokio::spawn(serve(second, None, async {
+        let _ = second_stopped.await;
+    }));
+    let registry = arpc::registry::Static::new([addr, second_addr]);
+    let balanced = GreeterClient::discover(&registry);
+    let mut served = std::collections::BTreeMap::<String, usize>::new();
+    for i in 0..20 {
+        let request = HelloRequest {
+            name: format!("caller {i}"),
+            reply_padding: 0,
+            delay_ms: 0,
+        };
+        *served
+            .entry(balanced.say_hello(request).await?.served_by)
+            .or_default() += 1;
+    }
+    println!(
+        "
+20 calls balanced over two servers (power of two choices):"
+    );
+    for (server, calls) in served {
+        println!("  {server:<22} {calls} calls");
+    }
     let _ = stop.send(());
+    let _ = stop_second.send(());
     server.await?;
+    second_server.await?;
     Ok(())
 }

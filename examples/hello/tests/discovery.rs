@@ -281,3 +281,58 @@ async fn balanced_reads_survive_kills_joins_and_a_zookeeper_outage() {
     );
     assert!(log.failures.is_empty(), "failed reads: {:?}", log.failures);
 }
+
+/// Graceful shutdown withdraws the registration first, then drains: the node is gone while a
+/// call that was in flight still completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_deregisters_before_draining() {
+    use arpc::Server;
+    use arpc_example_hello::{GreeterServer, Hello};
+
+    let zk = TestingServer::start(Duration::from_millis(100)).unwrap_or_else(|e| panic!("{e}"));
+    let connect = zk.connect_string();
+    let registry = Registry::from_url(&zk.url("/arpc", SESSION)).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(
+        Server::builder()
+            .add_service(GreeterServer::new(Hello::serving_as(addr.clone())))
+            .registry(registry)
+            .serve_with_incoming(listener, async {
+                let _ = stopped.await;
+            }),
+    );
+    let only: HashSet<String> = [addr.clone()].into();
+    until_registered(&connect, &only, Duration::from_secs(15))
+        .await
+        .expect("registered");
+
+    let client = GreeterClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+    let slow = tokio::spawn(async move {
+        let request = HelloRequest {
+            name: "slow".into(),
+            reply_padding: 0,
+            delay_ms: 1_500,
+        };
+        client.say_hello(request).await
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.send(()).unwrap();
+    let gone_after = until_registered(&connect, &HashSet::new(), Duration::from_secs(5))
+        .await
+        .expect("the node goes at shutdown");
+    assert!(
+        !slow.is_finished(),
+        "the in-flight call finished before deregistration"
+    );
+    assert!(gone_after < Duration::from_millis(1_000), "{gone_after:?}");
+    let reply = slow.await.unwrap().expect("the in-flight call completes");
+    assert_eq!(reply.served_by, addr);
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("the server drains and stops")
+        .unwrap();
+}
