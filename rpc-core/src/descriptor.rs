@@ -221,27 +221,20 @@ fn scalar(s: ScalarType) -> Type {
     }
 }
 
-/// protoc's JSON name: underscores dropped, the letter after each one upper-cased.
+/// protoc's JSON name: underscores dropped, the letter after each one upper-cased
+/// (`reply_padding` → `replyPadding`).
 fn json_name(field: &str) -> String {
-    let mut out = String::with_capacity(field.len());
-    let mut upper = false;
-    for c in field.chars() {
-        if c == '_' {
-            upper = true;
-        } else if upper {
-            out.extend(c.to_uppercase());
-            upper = false;
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    camel_case(field, false)
 }
 
 /// protoc's map-entry name: `per_zone` → `PerZone` (then `Entry` is appended).
 fn camel(field: &str) -> String {
+    camel_case(field, true)
+}
+
+fn camel_case(field: &str, upper_first: bool) -> String {
     let mut out = String::with_capacity(field.len());
-    let mut upper = true;
+    let mut upper = upper_first;
     for c in field.chars() {
         if c == '_' {
             upper = true;
