@@ -53,8 +53,10 @@ async fn a_failing_instance_is_ejected() {
     let server = start(ProbeImpl::default()).await;
     let registry = Static::new([dead_addr(), server.addr]);
     let client = ProbeClient::discover(&registry);
-    // Writes are not retried, so every failure below is a pick of the dead address; once it
-    // has failed it is ejected and later picks avoid it.
+    // Writes are not retried, so every failure below is a pick of the dead address. Without
+    // ejection about half of 40 writes would fail (20 ± 3); with it, the dead address is
+    // avoided for 250 ms after a failure, doubling with each further one, so only a very
+    // slow machine sees it more than once or twice.
     let mut failures = 0;
     for _ in 0..40 {
         if client.write(ping("w")).await.is_err() {
@@ -62,8 +64,8 @@ async fn a_failing_instance_is_ejected() {
         }
     }
     assert!(
-        failures <= 1,
-        "{failures} writes went to an ejected instance"
+        failures <= 3,
+        "{failures} of 40 writes went to the dead address"
     );
     assert_eq!(client.channel().instances().len(), 2);
 }
