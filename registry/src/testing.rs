@@ -165,21 +165,34 @@ fn free_port() -> std::io::Result<u16> {
 
 /// Ends `registry`'s current session as ZooKeeper does when a session times out, as Curator's
 /// `KillSession` does: a second client attaches to the session and closes it. The registry's
-/// client then sees the session expired. Returns whether there was a session to end.
-pub async fn expire_session(registry: &ZooKeeper) -> bool {
-    let Some(session) = registry.session().await else {
-        return false;
-    };
-    let Ok(other) = zk::Client::connector()
-        .with_session(session)
-        .connect(registry.hosts())
-        .await
-    else {
-        return false;
-    };
-    // Dropping the last handle of a client closes its session.
-    drop(other);
-    true
+/// client then sees the session expired. Tries a few times (a loaded machine may be between
+/// sessions); says why when it cannot.
+pub async fn expire_session(registry: &ZooKeeper) -> Result<(), String> {
+    let mut why = String::from("no attempt");
+    for _ in 0..10 {
+        match registry.session().await {
+            None => why = "the registry has no live session".into(),
+            Some(session) => match zk::Client::connector()
+                .with_session(session)
+                .connect(registry.hosts())
+                .await
+            {
+                // Dropping the last handle of a client closes its session.
+                Ok(other) => {
+                    drop(other);
+                    return Ok(());
+                }
+                Err(e) => why = format!("cannot attach to the session: {e}"),
+            },
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Err(why)
+}
+
+/// The id of `registry`'s live session, if it has one.
+pub async fn session_id(registry: &ZooKeeper) -> Option<i64> {
+    registry.session().await.map(|s| s.id().0)
 }
 
 /// A node's data and the session that owns it (0 for a persistent node), for tests that
