@@ -11,6 +11,7 @@ use std::sync::atomic::Ordering;
 
 use arpc::Code;
 use arpc::registry::Static;
+use futures_util::StreamExt;
 use rpc_support::*;
 
 /// An address nothing listens on (bound, then released).
@@ -86,4 +87,45 @@ async fn an_empty_registry_answers_unavailable_within_the_deadline() {
         "{err}"
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(2));
+}
+
+/// A discovery whose stream reports when it is dropped.
+#[derive(Debug, Default)]
+struct Watched(Arc<std::sync::atomic::AtomicBool>);
+
+struct SetOnDrop(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+impl arpc::registry::Discovery for Watched {
+    fn discover(&self, _service: &str) -> arpc::registry::Changes {
+        let guard = SetOnDrop(Arc::clone(&self.0));
+        Box::pin(futures_util::stream::pending().map(move |x| {
+            let _ = &guard;
+            x
+        }))
+    }
+}
+
+#[tokio::test]
+async fn dropping_the_last_client_stops_watching_the_registry() {
+    let discovery = Watched::default();
+    let client = ProbeClient::discover(&discovery);
+    let copy = client.clone();
+    drop(client);
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert!(!discovery.0.load(Ordering::SeqCst), "a clone still uses it");
+    drop(copy);
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while !discovery.0.load(Ordering::SeqCst) {
+        assert!(
+            std::time::Instant::now() < give_up,
+            "the watch outlived every client"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }

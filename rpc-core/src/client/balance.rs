@@ -32,9 +32,10 @@ pub(crate) struct Balancer {
 struct Shared {
     service: String,
     endpoints: RwLock<Arc<Vec<Arc<Endpoint>>>>,
-    /// Bumped on every change of `endpoints`; dropped with the balancer, which ends the
-    /// discovery task.
+    /// Bumped on every change of `endpoints`, for calls waiting for the first instances.
     generation: watch::Sender<u64>,
+    /// Never sent on; dropped with the balancer, which ends the discovery task.
+    alive: watch::Sender<()>,
     seed: AtomicU64,
 }
 
@@ -116,10 +117,12 @@ impl Balancer {
     /// Starts watching `service` in `discovery` (within a tokio runtime).
     pub(crate) fn discover<D: Discovery + ?Sized>(discovery: &D, service: &str) -> Self {
         let (generation, _) = watch::channel(0);
+        let (alive, _) = watch::channel(());
         let shared = Arc::new(Shared {
             service: service.to_owned(),
             endpoints: RwLock::new(Arc::new(Vec::new())),
             generation,
+            alive,
             seed: AtomicU64::new(seed()),
         });
         let changes = discovery.discover(service);
@@ -238,16 +241,15 @@ fn seed() -> u64 {
 
 /// Applies discovery changes until the balancer is dropped.
 async fn apply_changes(shared: Weak<Shared>, mut changes: arpc_registry::Changes) {
-    let closed = match shared.upgrade() {
-        Some(s) => s.generation.subscribe(),
+    let mut closed = match shared.upgrade() {
+        Some(s) => s.alive.subscribe(),
         None => return,
     };
-    let mut closed = closed;
     loop {
         let change = tokio::select! {
             change = changes.next() => change,
-            // The sender lives in `Shared`: an error means the balancer is gone.
-            Err(_) = closed.changed() => return,
+            // Nothing is ever sent: this returns when `Shared`, and the balancer, are gone.
+            _ = closed.changed() => return,
         };
         let Some(change) = change else {
             // The registry ended its stream: keep the last known instances.
