@@ -48,11 +48,17 @@ impl Instance {
     pub fn new(service: impl Into<String>, addr: SocketAddr) -> Self {
         Self {
             service: service.into(),
-            id: uuid::Uuid::new_v4().to_string(),
+            id: Self::new_id(),
             address: addr.ip().to_string(),
             port: addr.port(),
             meta: InstanceMeta::default(),
         }
+    }
+
+    /// A fresh instance id: a random UUID, as Curator makes them. A server that registers
+    /// several services uses one id for all of them.
+    pub fn new_id() -> String {
+        uuid::Uuid::new_v4().to_string()
     }
 
     /// The URI a client dials: `http://address:port` (IPv6 addresses bracketed).

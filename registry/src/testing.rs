@@ -164,28 +164,41 @@ fn free_port() -> std::io::Result<u16> {
 }
 
 /// Ends `registry`'s current session as ZooKeeper does when a session times out, as Curator's
-/// `KillSession` does: a second client attaches to the session and closes it. The registry's
-/// client then sees the session expired. Tries a few times (a loaded machine may be between
-/// sessions); says why when it cannot.
+/// `KillSession` does: a second client attaches to the session and closes it, and the
+/// registry's client then finds its session expired. Attaching moves the session to the
+/// second connection, and the first client may move it back before the close arrives (then
+/// the close fails), so this checks that the registry really lost the session and tries
+/// again if not. Says why when it cannot.
 pub async fn expire_session(registry: &ZooKeeper) -> Result<(), String> {
     let mut why = String::from("no attempt");
     for _ in 0..10 {
-        match registry.session().await {
-            None => why = "the registry has no live session".into(),
-            Some(session) => match zk::Client::connector()
-                .with_session(session)
-                .connect(registry.hosts())
-                .await
-            {
-                // Dropping the last handle of a client closes its session.
-                Ok(other) => {
-                    drop(other);
-                    return Ok(());
-                }
-                Err(e) => why = format!("cannot attach to the session: {e}"),
-            },
+        let Some(session) = registry.session().await else {
+            why = "the registry has no live session".into();
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        };
+        let old = session.id();
+        match zk::Client::connector()
+            .with_session(session)
+            .connect(registry.hosts())
+            .await
+        {
+            // Dropping the last handle of a client closes its session.
+            Ok(other) => drop(other),
+            Err(e) => {
+                why = format!("cannot attach to the session: {e}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        let give_up = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < give_up {
+            if registry.session().await.is_none_or(|s| s.id() != old) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        why = "the session survived the close (moved back first); retried".into();
     }
     Err(why)
 }

@@ -14,6 +14,14 @@ use futures_util::StreamExt;
 const SESSION: Duration = Duration::from_millis(2_500);
 const TICK: Duration = Duration::from_millis(100);
 
+/// An address to announce: a real free loopback port (nothing in these tests dials it).
+fn some_addr() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
 fn server() -> TestingServer {
     TestingServer::start(TICK).unwrap_or_else(|e| panic!("{e}"))
 }
@@ -49,7 +57,7 @@ async fn eventually<F: AsyncFnMut() -> bool>(limit: Duration, mut check: F) -> b
 async fn registers_in_curators_layout_and_is_discovered() {
     let zk = server();
     let registrar = registry(&zk);
-    let instance = Instance::new("hello.v1.Greeter", "127.0.0.1:4000".parse().unwrap());
+    let instance = Instance::new("hello.v1.Greeter", some_addr());
     let mut registration = registrar.register(instance.clone());
     tokio::time::timeout(Duration::from_secs(10), registration.registered())
         .await
@@ -66,7 +74,7 @@ async fn registers_in_curators_layout_and_is_discovered() {
     assert_eq!(doc["name"], "hello.v1.Greeter");
     assert_eq!(doc["id"], instance.id.as_str());
     assert_eq!(doc["address"], "127.0.0.1");
-    assert_eq!(doc["port"], 4000);
+    assert_eq!(doc["port"], instance.port);
     assert!(doc["sslPort"].is_null());
     assert_eq!(doc["serviceType"], "DYNAMIC");
     assert_eq!(doc["payload"]["@class"], "java.util.LinkedHashMap");
@@ -120,7 +128,7 @@ async fn discovers_instances_that_curator_registered() {
     match next(&mut changes).await {
         Change::Insert(id, found) => {
             assert_eq!(id, "inst-1");
-            assert_eq!(found.uri(), "http://127.0.0.1:9000");
+            assert_eq!((found.address.as_str(), found.port), ("127.0.0.1", 9000));
         }
         Change::Remove(id) => panic!("unexpected remove of {id}"),
     }
@@ -133,7 +141,7 @@ async fn discovers_instances_that_curator_registered() {
 async fn an_expired_session_registers_again() {
     let zk = server();
     let registrar = registry(&zk);
-    let instance = Instance::new("svc", "127.0.0.1:4001".parse().unwrap());
+    let instance = Instance::new("svc", some_addr());
     let path = format!("/arpc/svc/{}", instance.id);
     let mut registration = registrar.register(instance);
     tokio::time::timeout(Duration::from_secs(10), registration.registered())
@@ -164,7 +172,7 @@ async fn an_expired_session_registers_again() {
 async fn a_zookeeper_restart_loses_no_registration_and_no_instance() {
     let mut zk = server();
     let registrar = registry(&zk);
-    let instance = Instance::new("svc", "127.0.0.1:4002".parse().unwrap());
+    let instance = Instance::new("svc", some_addr());
     let path = format!("/arpc/svc/{}", instance.id);
     let mut registration = registrar.register(instance.clone());
     tokio::time::timeout(Duration::from_secs(10), registration.registered())

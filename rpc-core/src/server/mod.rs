@@ -130,7 +130,7 @@ impl ServerBuilder {
         ) else {
             return Vec::new();
         };
-        let id = arpc_registry::Instance::new("", addr).id;
+        let id = arpc_registry::Instance::new_id();
         self.schemas
             .iter()
             .map(|schema| {
