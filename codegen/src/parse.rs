@@ -335,15 +335,19 @@ fn service(p: &mut Parser, file: &mut ProtoFile) -> Result<(), ParseError> {
     Ok(())
 }
 
-fn message(p: &mut Parser, file: &mut ProtoFile, scope: &str) -> Result<(), ParseError> {
-    let line = p.line();
-    p.expect("message")?;
-    let name = p.next()?;
-    let full = if scope.is_empty() {
+/// `name` inside `scope` (`Outer.Inner`), or `name` at the top level.
+fn qualify(scope: &str, name: String) -> String {
+    if scope.is_empty() {
         name
     } else {
         format!("{scope}.{name}")
-    };
+    }
+}
+
+fn message(p: &mut Parser, file: &mut ProtoFile, scope: &str) -> Result<(), ParseError> {
+    let line = p.line();
+    p.expect("message")?;
+    let full = qualify(scope, p.next()?);
     p.expect("{")?;
     let mut msg = Message {
         line,
@@ -461,12 +465,7 @@ fn body(
 fn enumeration(p: &mut Parser, file: &mut ProtoFile, scope: &str) -> Result<(), ParseError> {
     let line = p.line();
     p.expect("enum")?;
-    let name = p.next()?;
-    let full = if scope.is_empty() {
-        name
-    } else {
-        format!("{scope}.{name}")
-    };
+    let full = qualify(scope, p.next()?);
     p.expect("{")?;
     let mut e = Enum {
         line,

@@ -12,8 +12,6 @@
 //! Every wait is bounded; the load stops by itself.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -25,42 +23,13 @@ use arpc_example_hello::{GreeterClient, HelloRequest};
 
 const SESSION: Duration = Duration::from_millis(2_000);
 
-/// A `hello serve` process; SIGKILLed when dropped.
-struct Server {
-    child: Child,
-    addr: String,
-}
+mod hello_process;
 
-impl Server {
-    fn start(registry_url: &str) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_hello"))
-            .args(["serve", "--addr", "127.0.0.1:0", "--registry", registry_url])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("the hello binary starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("piped"))
-            .read_line(&mut line)
-            .expect("the server prints its address");
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
-        Self { child, addr }
-    }
+use hello_process::HelloProcess as Server;
 
-    /// SIGKILL: no deregistration, no goodbye.
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
+/// A server announcing itself in the registry at `url`.
+fn start_server(url: &str) -> Server {
+    Server::start(&["--registry", url])
 }
 
 /// The addresses registered for the hello service, read from ZooKeeper.
@@ -172,7 +141,7 @@ async fn balanced_reads_survive_kills_joins_and_a_zookeeper_outage() {
     let url = zk.url("/arpc", SESSION);
 
     // 1. Three servers register; the client finds and uses all three.
-    let mut servers: Vec<Server> = (0..3).map(|_| Server::start(&url)).collect();
+    let mut servers: Vec<Server> = (0..3).map(|_| start_server(&url)).collect();
     let mut live: HashSet<String> = servers.iter().map(|s| s.addr.clone()).collect();
     until_registered(&connect, &live, Duration::from_secs(15))
         .await
@@ -228,7 +197,7 @@ async fn balanced_reads_survive_kills_joins_and_a_zookeeper_outage() {
     );
 
     // 3. A fourth server joins under load and is called within a second of registering.
-    let newcomer = Server::start(&url);
+    let newcomer = start_server(&url);
     let newcomer_addr = newcomer.addr.clone();
     servers.push(newcomer);
     live.insert(newcomer_addr.clone());

@@ -10,9 +10,10 @@
 #[path = "../../../codegen/tests/support/mod.rs"]
 mod support;
 
-use std::io::{BufRead, BufReader};
+mod hello_process;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 /// Every case the client must report as passed.
 const CASES: &[&str] = &[
@@ -31,37 +32,6 @@ const CASES: &[&str] = &[
     "reflection_v1alpha_list_and_describe",
     "reflection_v1_list",
 ];
-
-/// The server process; killed when dropped, so a failing test leaves nothing running.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `hello serve` on a free loopback port and reads the address it bound.
-fn start_server() -> (Server, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hello"))
-        .args(["serve", "--addr", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("the hello binary starts");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let server = Server(child);
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("the server prints its address");
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line from the server: {line:?}"))
-        .to_owned();
-    (server, addr)
-}
 
 #[test]
 fn python_grpcio_client_passes_the_interop_cases() {
@@ -84,7 +54,8 @@ fn python_grpcio_client_passes_the_interop_cases() {
         String::from_utf8_lossy(&generated.stderr)
     );
 
-    let (server, addr) = start_server();
+    let server = hello_process::HelloProcess::start(&[]);
+    let addr = server.addr.clone();
     let output = Command::new(&python)
         .arg(manifest.join("tests/interop/client.py"))
         .arg(&addr)

@@ -16,7 +16,7 @@
 //! directly for those who want them (`registry/tests/tower_balance.rs`).
 
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
+use std::sync::{Arc, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use arpc_registry::{Change, Discovery};
@@ -45,7 +45,10 @@ pub(crate) struct Endpoint {
     pub(crate) channel: tonic::transport::Channel,
     pending: AtomicUsize,
     failures: AtomicU32,
-    ejected_until: Mutex<Option<Instant>>,
+    /// When the ejection ends, in microseconds since `epoch`; 0 when not ejected. An atomic,
+    /// not a lock, because every pick reads it for every endpoint.
+    ejected_until: AtomicU64,
+    epoch: Instant,
 }
 
 /// Counts a call in flight on an endpoint until dropped.
@@ -67,30 +70,29 @@ const FIRST_EJECTION: Duration = Duration::from_millis(250);
 const LONGEST_EJECTION: Duration = Duration::from_secs(30);
 
 impl Endpoint {
+    /// Microseconds since `epoch` (at least 1, so 0 can mean "not ejected").
+    fn micros(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.epoch).as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1)
+    }
+
     fn available(&self, now: Instant) -> bool {
-        self.ejected_until
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_none_or(|until| until <= now)
+        self.ejected_until.load(Ordering::Relaxed) <= self.micros(now)
     }
 
     /// The transport failed: eject for a while, longer after each consecutive failure.
     pub(crate) fn failed(&self) {
         let n = self.failures.fetch_add(1, Ordering::Relaxed).min(16);
         let ejection = FIRST_EJECTION.saturating_mul(1 << n).min(LONGEST_EJECTION);
-        *self
-            .ejected_until
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now() + ejection);
+        let until = self.micros(Instant::now() + ejection);
+        self.ejected_until.store(until, Ordering::Relaxed);
     }
 
     /// A call got through: the endpoint is healthy.
     pub(crate) fn succeeded(&self) {
         if self.failures.swap(0, Ordering::Relaxed) != 0 {
-            *self
-                .ejected_until
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner) = None;
+            self.ejected_until.store(0, Ordering::Relaxed);
         }
     }
 
@@ -187,11 +189,7 @@ impl Balancer {
             return endpoints
                 .iter()
                 .filter(eligible)
-                .min_by_key(|e| {
-                    *e.ejected_until
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                })
+                .min_by_key(|e| e.ejected_until.load(Ordering::Relaxed))
                 .cloned();
         }
         let nth = |n: usize| {
@@ -278,7 +276,8 @@ async fn apply_changes(shared: Weak<Shared>, mut changes: arpc_registry::Changes
                     channel: endpoint.connect_lazy(),
                     pending: AtomicUsize::new(0),
                     failures: AtomicU32::new(0),
-                    ejected_until: Mutex::new(None),
+                    ejected_until: AtomicU64::new(0),
+                    epoch: Instant::now(),
                 }));
             }
             Change::Remove(id) => next.retain(|e| e.id != id),
