@@ -1,0 +1,109 @@
+//! The commit stage: dead letters stored, then the offset committed (only now: every shard
+//! transaction of the batch has committed), then publishers waiting for `Ack::Applied` told,
+//! and replay progress recorded.
+
+use super::{Batch, BatchKind};
+use crate::clock::now_ms;
+use crate::directory::DirectoryError;
+use crate::listener::applied::Applied;
+use crate::listener::pipeline::PipelineCtx;
+use crate::model::ItemStatus;
+use crate::store::WriteOutcome;
+
+/// Commits a written batch. Retries until the offset store takes it (a lost offset commit
+/// would only mean re-applying, but an unrecorded one must not let the position run ahead).
+pub async fn commit(ctx: &PipelineCtx, batch: Batch) {
+    let mut backoff = std::time::Duration::from_millis(50);
+    while let Err(e) = ctx.shared.meta.dead_letters(batch.dead.clone()).await {
+        ctx.status.set_stalled(Some(format!("dead letters: {e}")));
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(std::time::Duration::from_secs(2));
+    }
+    match batch.kind {
+        BatchKind::Live => {
+            while let Err(e) = ctx.offsets.commit(ctx.partition, batch.end_offset).await {
+                ctx.status.set_stalled(Some(format!("offset commit: {e}")));
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(std::time::Duration::from_secs(2));
+            }
+            ctx.status.set_stalled(None);
+            ctx.status.set_committed(batch.end_offset);
+            ctx.shared
+                .applied
+                .publish(ctx.partition, batch.end_offset, outcomes(&batch));
+            let now = now_ms();
+            for item in batch.items.iter().filter(|i| !i.duplicate) {
+                ctx.shared
+                    .hot
+                    .record_latency(now.saturating_sub(item.logged_ms));
+            }
+        }
+        BatchKind::Replay(id) => {
+            let (reapplied, unchanged) = batch.outcomes.iter().fold((0, 0), |(a, u), o| match o {
+                Some(WriteOutcome::Applied) => (a + 1, u),
+                Some(_) => (a, u + 1),
+                None => (a, u),
+            });
+            let matched = batch.items.len() as u64;
+            let partition = ctx.partition.partition;
+            let end = batch.end_offset;
+            let r: Result<_, DirectoryError> = ctx
+                .shared
+                .directory
+                .update(|state| {
+                    if let Some(progress) =
+                        state.replays.iter_mut().find(|r| r.id == id).and_then(|r| {
+                            r.partitions.iter_mut().find(|p| p.partition == partition)
+                        })
+                        && progress.next.is_some_and(|n| n < end)
+                    {
+                        progress.next = Some(end);
+                        progress.matched += matched;
+                        progress.reapplied += reapplied;
+                        progress.unchanged += unchanged;
+                        progress.done = progress.end.is_some_and(|e| end >= e);
+                    }
+                    Ok(())
+                })
+                .await;
+            if let Err(e) = r {
+                ctx.status
+                    .set_stalled(Some(format!("replay progress: {e}")));
+            }
+        }
+        BatchKind::Tick => return,
+    }
+    ctx.status.count_batch();
+}
+
+/// What each event of a live batch came to, for publishers waiting with `Ack::Applied`.
+fn outcomes(batch: &Batch) -> Vec<(u64, Applied)> {
+    let mut out: Vec<(u64, Applied)> = Vec::with_capacity(batch.items.len() + batch.dead.len());
+    for d in &batch.dead {
+        out.push((
+            d.offset,
+            Applied::Status(ItemStatus::Invalid(d.reason.clone())),
+        ));
+    }
+    for (index, item) in batch.items.iter().enumerate() {
+        if item.duplicate {
+            out.push((item.offset, Applied::Status(ItemStatus::Duplicate)));
+            continue;
+        }
+        let primary = batch
+            .rows
+            .iter()
+            .zip(&batch.outcomes)
+            .find(|(r, _)| r.item == index && r.primary);
+        let applied = match primary {
+            Some((r, Some(WriteOutcome::Applied | WriteOutcome::Unchanged))) => {
+                Applied::Version(r.row.version())
+            }
+            Some((_, Some(WriteOutcome::Stale))) => Applied::Status(ItemStatus::Stale),
+            _ => Applied::Status(ItemStatus::Accepted),
+        };
+        out.push((item.offset, applied));
+    }
+    out.sort_by_key(|(o, _)| *o);
+    out
+}

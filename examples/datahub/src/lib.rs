@@ -1,0 +1,59 @@
+//! # The data hub
+//!
+//! arpc's flagship example: teams stream their domain data (members, sellers, benefits,
+//! points, items) into one hub, which logs it, processes it and stores it on shards, so that
+//! a display screen can be served from one place. This crate is the hub's write side.
+//!
+//! ```text
+//! teams ──publish──► Publisher ──group commit──► log (segment files | Kafka + outbox)
+//!                                                   │ one pipeline per log partition
+//!   decode+validate → dedupe → enrich → project → route → write → commit offset
+//!                                                   │ key → murmur2 → lp (1024) → directory → shard
+//!                                          shards (SQLite files | PostgreSQL databases)
+//! ```
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`model`] | the messages: `Event`, its per-domain `Payload`, per-item results, stored rows |
+//! | [`service`] | the `Publisher` trait: the IDL |
+//! | [`validate`] | the rules an event must follow |
+//! | [`partition`] | Kafka's murmur2, logical partitions, domain groups |
+//! | [`log`] | the segment log, group commit, Kafka and the outbox |
+//! | [`publisher`] | the `Publisher` implementation: per-item results, dedupe, acks |
+//! | [`listener`] | one pipeline per log partition, backpressure, runtime control |
+//! | [`dag`] | the pipeline's stages |
+//! | [`store`] | shards: version-guarded upserts, fences, checksums (SQLite, PostgreSQL) |
+//! | [`directory`] | the partition directory, pause state, move jobs (SQLite, ZooKeeper), offsets |
+//! | [`control`] | the runtime control API (pause, resume, concurrency, seek, replay, moves) |
+//! | [`mover`] | moving a logical partition to another shard, online |
+//! | [`hot`] | per-partition write rates, skew and a suggested plan |
+//! | [`hub`] | putting the parts together from a configuration |
+//! | [`meta`] | the meta SQLite file: offsets, dead letters, listener status (and the embedded directory) |
+//! | [`workload`] | five synthetic teams with Zipf-skewed keys (demo, tests, benchmarks) |
+//! | [`faults`] | hold points for crash tests |
+//! | [`clock`] | Unix milliseconds |
+//! | [`demo`] | the README's main job |
+//! | [`testing`] | throwaway PostgreSQL and Kafka-protocol brokers for tests and benchmarks |
+
+pub mod clock;
+pub mod control;
+pub mod dag;
+pub mod demo;
+pub mod directory;
+pub mod faults;
+pub mod hot;
+pub mod hub;
+pub mod listener;
+pub mod log;
+pub mod meta;
+pub mod model;
+pub mod mover;
+pub mod partition;
+pub mod publisher;
+pub mod service;
+pub mod store;
+pub mod testing;
+pub mod validate;
+pub mod workload;
+
+pub use self::service::{Publisher, PublisherClient, PublisherServer};

@@ -1,0 +1,189 @@
+//! `datahub`: the data hub's write side.
+//!
+//! ```text
+//! datahub demo [--seconds 60] [--rate 20000]      # everything on one box, with a live move
+//! datahub serve --dir DIR --addr 127.0.0.1:0      # a hub process (publisher + listener)
+//! ```
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use arpc_example_datahub::demo::{self, DemoOptions};
+use arpc_example_datahub::faults::Holds;
+use arpc_example_datahub::hub::{Hub, HubConfig};
+use arpc_example_datahub::log::LogConfig;
+use clap::{Parser, Subcommand};
+use tokio::net::TcpListener;
+
+#[derive(Parser)]
+#[command(about = "arpc's data hub: publish, log, listen, process, store on shards")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the whole write side on one box for a while, move the hottest partition under
+    /// load, and check the invariants (exits 1 on a violation).
+    Demo {
+        /// How long to publish (seconds).
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Events per second, all five teams together.
+        #[arg(long, default_value_t = 20_000)]
+        rate: u32,
+        /// Keep the files here (default: a temporary directory, removed at the end).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Run a hub process: the publisher on `--addr` (the bound address is printed) and the
+    /// listener, on the files under `--dir`.
+    Serve {
+        /// The hub's files (log, meta, SQLite shards).
+        #[arg(long)]
+        dir: PathBuf,
+        /// Where the publisher listens (port 0 picks a free one).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        addr: SocketAddr,
+        /// Log partitions per group (a power of two).
+        #[arg(long, default_value_t = 8)]
+        partitions: u32,
+        /// Shard URLs when the directory is new (comma-separated; default four SQLite files).
+        #[arg(long, value_delimiter = ',')]
+        shards: Vec<String>,
+        /// Make a shard's writes slower: `SHARD:FACTOR:SECONDS` (fault injection for tests).
+        #[arg(long)]
+        slow_shard: Option<String>,
+        /// Do not run the listener here.
+        #[arg(long)]
+        no_listener: bool,
+        /// Do not run the publisher here.
+        #[arg(long)]
+        no_publisher: bool,
+        /// The directory in ZooKeeper instead of the meta file (`zk://host:port/base`).
+        #[cfg(feature = "zookeeper")]
+        #[arg(long)]
+        zookeeper: Option<String>,
+        /// The log on Kafka (`host:port,…`) instead of the embedded log.
+        #[cfg(feature = "kafka")]
+        #[arg(long)]
+        kafka: Option<String>,
+        /// The consumer group (Kafka mode).
+        #[cfg(feature = "kafka")]
+        #[arg(long, default_value = "datahub")]
+        group: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Demo { seconds, rate, dir } => {
+            let opts = DemoOptions {
+                seconds,
+                rate,
+                dir,
+                ..DemoOptions::default()
+            };
+            match demo::run(opts).await {
+                Ok(report) if report.violations.is_empty() => ExitCode::SUCCESS,
+                Ok(_) => ExitCode::FAILURE,
+                Err(e) => {
+                    eprintln!("demo failed: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        #[allow(unused_variables)]
+        Command::Serve {
+            dir,
+            addr,
+            partitions,
+            shards,
+            slow_shard,
+            no_listener,
+            no_publisher,
+            #[cfg(feature = "zookeeper")]
+            zookeeper,
+            #[cfg(feature = "kafka")]
+            kafka,
+            #[cfg(feature = "kafka")]
+            group,
+        } => {
+            let mut config = HubConfig::embedded(&dir);
+            config.log = LogConfig::with_partitions(partitions);
+            config.shards = shards;
+            config.run_listener = !no_listener;
+            config.run_publisher = !no_publisher;
+            config.holds = Holds::from_env();
+            #[cfg(feature = "zookeeper")]
+            {
+                config.zookeeper = zookeeper;
+            }
+            #[cfg(feature = "kafka")]
+            {
+                config.kafka = kafka.map(|brokers| {
+                    arpc_example_datahub::log::kafka::KafkaConfig::new(brokers, group)
+                });
+            }
+            match serve(config, addr, slow_shard).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+async fn serve(config: HubConfig, addr: SocketAddr, slow: Option<String>) -> Result<(), String> {
+    let hub = Hub::open(config).await.map_err(|e| e.to_string())?;
+    if let Some(spec) = slow {
+        let parts: Vec<u64> = spec
+            .split(':')
+            .map(|p| {
+                p.parse()
+                    .map_err(|_| format!("--slow-shard {spec}: expected SHARD:FACTOR:SECONDS"))
+            })
+            .collect::<Result<_, _>>()?;
+        let [shard, factor, secs] = parts[..] else {
+            return Err(format!(
+                "--slow-shard {spec}: expected SHARD:FACTOR:SECONDS"
+            ));
+        };
+        let shard = hub
+            .shards
+            .get(u32::try_from(shard).map_err(|e| e.to_string())?)
+            .await
+            .map_err(|e| e.to_string())?;
+        shard.fault().slow_down(
+            u32::try_from(factor).unwrap_or(1),
+            Duration::from_secs(secs),
+        );
+        println!("shard {} slowed {factor}x for {secs} s", shard.id());
+    }
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("listening on {bound}");
+    hub.serve(listener, shutdown_signal()).await;
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    if let Ok(mut term) = signal(SignalKind::terminate()) {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        return;
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,427 @@
+//! The hub's messages: what teams publish ([`Event`] and its per-domain [`Payload`]), what the
+//! publisher answers ([`ItemResult`] per event), and the rows the listener stores.
+//!
+//! These types are the schema: `proto/datahub.v1.proto` is rendered from them and guarded by
+//! the golden test, so a change here that would break a peer built from the checked-in schema
+//! fails the build. Field numbers follow declaration order; add fields at the end.
+
+use std::collections::BTreeMap;
+
+/// One change from a team. `event_id` is the idempotency key (a retried publish is answered
+/// `Duplicate`); `partition_key` decides order and placement; `key` names the entity.
+#[arpc::message]
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// Unique per event, chosen by the producer (a UUIDv7, say); at most 128 bytes.
+    pub event_id: String,
+    /// Events with one partition key are applied in publish order. For the member group it
+    /// is the member id, for the seller group the seller id (decimal).
+    pub partition_key: String,
+    /// The entity inside its domain, e.g. `member:42`, `item:7` (see [`Payload::natural_key`]).
+    pub key: String,
+    /// The producer's version of the entity (a row version), if it keeps one: a row never goes
+    /// back to a lower version. Without it, log order decides.
+    pub source_version: Option<u64>,
+    /// When the change happened at the source (Unix milliseconds).
+    pub occurred_at_ms: i64,
+    /// The change: one variant per domain the hub owns.
+    pub payload: Payload,
+    /// Optional trace id carried to the stored row's lineage.
+    pub trace_id: Option<String>,
+}
+
+/// The change an event carries. A new domain is a new variant at the end (a compatible
+/// change); a variant this publisher does not know arrives over protobuf as `Unknown`, and is
+/// answered `Invalid` for that item alone.
+#[arpc::message]
+#[derive(Debug, Clone, PartialEq)]
+pub enum Payload {
+    /// No payload, or one this version of the hub does not know.
+    Unknown,
+    /// A member's profile.
+    Member(Member),
+    /// A seller's shop.
+    Seller(Seller),
+    /// A benefit offered to a member.
+    Benefit(Benefit),
+    /// A change of a member's points.
+    Points(PointsChange),
+    /// A product of a seller.
+    Item(Item),
+    /// A versioned delete (a tombstone: deletes must be versioned so that a partition move or
+    /// a replay never brings a deleted row back).
+    Delete(Tombstone),
+}
+
+/// Membership grade.
+#[arpc::message]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Grade {
+    /// No grade.
+    Basic,
+    /// Silver.
+    Silver,
+    /// Gold.
+    Gold,
+    /// VIP.
+    Vip,
+}
+
+/// A member's profile.
+#[arpc::message]
+#[derive(Debug, Clone, PartialEq)]
+pub struct Member {
+    /// Member id (not 0).
+    pub member_id: u64,
+    /// Display name (1 to 200 bytes).
+    pub name: String,
+    /// Grade.
+    pub grade: Grade,
+    /// Email, if shared.
+    pub email: Option<String>,
+    /// Unix seconds.
+    pub joined_at: i64,
+}
+
+/// A seller's shop.
+#[arpc::message]
+#[derive(Debug, Clone, PartialEq)]
+pub struct Seller {
+    /// Seller id (not 0).
+    pub seller_id: u64,
+    /// Shop name.
+    pub name: String,
+    /// Average rating, 0 to 5.
+    pub rating: f32,
+    /// Badges.
+    pub badges: Vec<String>,
+}
+
+/// What a benefit gives.
+#[arpc::message]
+#[derive(Debug, Clone, PartialEq)]
+pub enum BenefitKind {
+    /// Free shipping.
+    FreeShipping,
+    /// Percent off (1 to 100).
+    Discount(u32),
+    /// A coupon code.
+    Coupon(String),
+}
+
+/// A benefit offered to a member.
+#[arpc::message]
+#[derive(Debug, Clone, PartialEq)]
+pub struct Benefit {
+    /// Benefit id (not 0).
+    pub benefit_id: u64,
+    /// The member it is for (not 0): the partition key.
+    pub member_id: u64,
+    /// What it gives.
+    pub kind: BenefitKind,
+    /// Headline.
+    pub title: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+/// A change of a member's points, with the balance after it (the points system owns the
+/// arithmetic; the hub stores what it says, so re-applying a change is harmless).
+#[arpc::message]
+#[derive(Debug, Clone, PartialEq)]
+pub struct PointsChange {
+    /// The member (not 0).
+    pub member_id: u64,
+    /// The change.
+    pub delta: i32,
+    /// The balance after the change.
+    pub balance_after: i64,
+    /// Points not yet confirmed.
+    pub pending: i64,
+    /// Why.
+    pub reason: String,
+    /// Unix seconds.
+    pub at: i64,
+}
+
+/// A product of a seller.
+#[arpc::message]
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    /// Item id (not 0).
+    pub item_id: u64,
+    /// The seller (not 0): the partition key.
+    pub seller_id: u64,
+    /// Name.
+    pub name: String,
+    /// Price in the smallest currency unit.
+    pub price: u64,
+    /// Discount, 0 to 1.
+    pub discount_rate: f32,
+    /// Units in stock.
+    pub stock: u32,
+    /// Image.
+    pub image_url: String,
+    /// Attributes (size, colour, ...).
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// The domains whose rows the hub stores.
+#[arpc::message]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Domain {
+    /// Not set.
+    Unspecified,
+    /// Members (`member:{id}`).
+    Member,
+    /// Sellers (`seller:{id}`).
+    Seller,
+    /// Benefits (`benefit:{id}`).
+    Benefit,
+    /// Point balances (`points:{member id}`).
+    Points,
+    /// Items (`item:{id}`).
+    Item,
+    /// Point history entries (`points:{member id}:{version}`), projected from point changes.
+    PointsHistory,
+}
+
+/// A versioned delete of one entity.
+#[arpc::message]
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tombstone {
+    /// The entity's domain.
+    pub domain: Domain,
+    /// The entity's key (the same as the event's `key`).
+    pub key: String,
+}
+
+/// When the publisher answers.
+#[arpc::message]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Ack {
+    /// Once the events are durable in the log (or, in Kafka mode, in the local outbox).
+    #[default]
+    Durable,
+    /// Once the events are stored on their shards and visible to reads.
+    Applied,
+}
+
+/// A batch of events to publish.
+#[arpc::message]
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PublishRequest {
+    /// The events, in order (order matters per partition key).
+    pub events: Vec<Event>,
+    /// When to answer.
+    pub ack: Ack,
+    /// How long to wait for the acknowledgement (0: the publisher's default, 5 s).
+    pub timeout_ms: u32,
+}
+
+/// The publisher's answer: one result per event, in the request's order.
+#[arpc::message]
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PublishResponse {
+    /// Per-event results.
+    pub results: Vec<ItemResult>,
+}
+
+/// What happened to one event.
+#[arpc::message]
+#[derive(Debug, Clone, PartialEq)]
+pub enum ItemStatus {
+    /// Taken: durable (and applied, with `Ack::Applied`).
+    Accepted,
+    /// An event with this `event_id` was taken before; nothing new was written.
+    Duplicate,
+    /// The entity already has this `source_version` or a newer one; nothing was changed.
+    Stale,
+    /// The event breaks a rule of its domain; the reason says which. Nothing was written.
+    Invalid(String),
+    /// The event could not be taken now (the log is unavailable, or the wait for the
+    /// acknowledgement ran out); safe to retry with the same `event_id`.
+    Unavailable(String),
+}
+
+/// The result of one event of a publish.
+#[arpc::message]
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemResult {
+    /// The event's id.
+    pub event_id: String,
+    /// What happened.
+    pub status: ItemStatus,
+    /// The log partition it went to (within its domain group's log).
+    pub log_partition: u32,
+    /// Its offset in that partition.
+    pub offset: u64,
+    /// With `Ack::Applied`: the row version now stored (pass it to reads as `min_version`).
+    pub applied_version: Option<u64>,
+    /// True when the broker was unreachable and the local outbox took the event.
+    pub via_outbox: bool,
+}
+
+/// A member row as stored: the profile, enriched with the perks of its grade.
+#[arpc::message]
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberRow {
+    /// The profile.
+    pub member: Member,
+    /// Perks of the member's grade (from the hub's reference data).
+    pub perks: Vec<String>,
+    /// Points earned per 1,000 spent at this grade.
+    pub point_rate_permille: u32,
+}
+
+/// An item row as stored: the product, enriched with its price after discount.
+#[arpc::message]
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemRow {
+    /// The product.
+    pub item: Item,
+    /// `price × (1 − discount_rate)`, rounded down.
+    pub final_price: u64,
+}
+
+/// A point balance row.
+#[arpc::message]
+#[derive(Debug, Clone, PartialEq)]
+pub struct PointsRow {
+    /// The member.
+    pub member_id: u64,
+    /// Balance.
+    pub balance: i64,
+    /// Not yet confirmed.
+    pub pending: i64,
+}
+
+/// A point history row (one per change).
+#[arpc::message]
+#[derive(Debug, Clone, PartialEq)]
+pub struct PointsHistoryRow {
+    /// Unix seconds.
+    pub at: i64,
+    /// Change.
+    pub delta: i32,
+    /// Why.
+    pub reason: String,
+}
+
+/// A message with no fields.
+#[arpc::message]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Empty {}
+
+impl Domain {
+    /// Every storable domain.
+    pub const ALL: [Domain; 6] = [
+        Domain::Member,
+        Domain::Seller,
+        Domain::Benefit,
+        Domain::Points,
+        Domain::Item,
+        Domain::PointsHistory,
+    ];
+
+    /// The stable number stored in shard rows.
+    pub fn id(self) -> u8 {
+        match self {
+            Domain::Unspecified => 0,
+            Domain::Member => 1,
+            Domain::Seller => 2,
+            Domain::Benefit => 3,
+            Domain::Points => 4,
+            Domain::Item => 5,
+            Domain::PointsHistory => 6,
+        }
+    }
+
+    /// The domain stored under `id`.
+    pub fn from_id(id: u8) -> Option<Domain> {
+        Self::ALL.into_iter().find(|d| d.id() == id)
+    }
+
+    /// Lower-case name (`member`, `points-history`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Domain::Unspecified => "unspecified",
+            Domain::Member => "member",
+            Domain::Seller => "seller",
+            Domain::Benefit => "benefit",
+            Domain::Points => "points",
+            Domain::Item => "item",
+            Domain::PointsHistory => "points-history",
+        }
+    }
+
+    /// The prefix of this domain's keys (`member:`).
+    pub fn key_prefix(self) -> &'static str {
+        match self {
+            Domain::Unspecified => "",
+            Domain::Member => "member:",
+            Domain::Seller => "seller:",
+            Domain::Benefit => "benefit:",
+            Domain::Points | Domain::PointsHistory => "points:",
+            Domain::Item => "item:",
+        }
+    }
+}
+
+impl std::str::FromStr for Domain {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|d| d.name() == s)
+            .ok_or_else(|| format!("unknown domain `{s}` (member, seller, benefit, points, item)"))
+    }
+}
+
+impl std::fmt::Display for Domain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Payload {
+    /// The domain of the entity this payload changes (`None` for `Unknown`).
+    pub fn domain(&self) -> Option<Domain> {
+        match self {
+            Payload::Unknown => None,
+            Payload::Member(_) => Some(Domain::Member),
+            Payload::Seller(_) => Some(Domain::Seller),
+            Payload::Benefit(_) => Some(Domain::Benefit),
+            Payload::Points(_) => Some(Domain::Points),
+            Payload::Item(_) => Some(Domain::Item),
+            Payload::Delete(t) => Some(t.domain),
+        }
+    }
+
+    /// The entity key the payload implies (`member:42`); `None` for deletes (their key is
+    /// the tombstone's) and `Unknown`.
+    pub fn natural_key(&self) -> Option<String> {
+        match self {
+            Payload::Member(m) => Some(format!("member:{}", m.member_id)),
+            Payload::Seller(s) => Some(format!("seller:{}", s.seller_id)),
+            Payload::Benefit(b) => Some(format!("benefit:{}", b.benefit_id)),
+            Payload::Points(p) => Some(format!("points:{}", p.member_id)),
+            Payload::Item(i) => Some(format!("item:{}", i.item_id)),
+            Payload::Unknown | Payload::Delete(_) => None,
+        }
+    }
+
+    /// The partition key the payload implies (the member or seller id); `None` for deletes
+    /// and `Unknown`.
+    pub fn natural_partition_key(&self) -> Option<String> {
+        match self {
+            Payload::Member(m) => Some(m.member_id.to_string()),
+            Payload::Benefit(b) => Some(b.member_id.to_string()),
+            Payload::Points(p) => Some(p.member_id.to_string()),
+            Payload::Seller(s) => Some(s.seller_id.to_string()),
+            Payload::Item(i) => Some(i.seller_id.to_string()),
+            Payload::Unknown | Payload::Delete(_) => None,
+        }
+    }
+}
