@@ -46,6 +46,9 @@ pub use self::registration::Registration;
 pub use self::static_list::Static;
 pub use self::url::Registry;
 pub use self::zookeeper::ZooKeeper;
+/// The ZooKeeper client crate, for applications that keep their own state in the registry's
+/// ensemble through [`ZooKeeper::client`].
+pub use zookeeper_client as zk;
 
 /// A change in a service's set of instances, keyed by instance id: what tower's balancers
 /// consume (`tower::discover::Discover` is implemented for any such stream).

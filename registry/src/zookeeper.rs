@@ -81,6 +81,16 @@ impl ZooKeeper {
         format!("{}/{service}/{id}", self.shared.base)
     }
 
+    /// The session's client (connecting a new session when there is none, or when the last
+    /// one expired), for applications that keep their own state in this ensemble — the data
+    /// hub's partition directory, say — on the session the registrations use.
+    pub async fn client(&self) -> Result<zk::Client, RegistryError> {
+        self.shared
+            .client()
+            .await
+            .map_err(|e| RegistryError::ZooKeeper(e.to_string()))
+    }
+
     /// The current session's id and password, when connected (for diagnostics, and for
     /// [`testing::expire_session`](crate::testing::expire_session) to end it as a server would).
     pub async fn session(&self) -> Option<zk::SessionInfo> {

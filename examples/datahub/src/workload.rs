@@ -115,7 +115,7 @@ pub struct Producer {
     team: Team,
     rng: Rng,
     zipf: Zipf,
-    versions: HashMap<u64, u64>,
+    versions: HashMap<String, u64>,
     balances: HashMap<u64, i64>,
     seq: u64,
     members: u64,
@@ -159,11 +159,6 @@ impl Producer {
     pub fn next_event(&mut self) -> (Event, KeyRef) {
         self.seq += 1;
         let rank = self.zipf.sample(&mut self.rng);
-        let version = {
-            let v = self.versions.entry(rank).or_insert(0);
-            *v += 1;
-            *v
-        };
         let event_id = format!("{}-{}-{}", self.team.name(), std::process::id(), self.seq);
         let now = crate::clock::now_ms();
         let (pk, key, payload) = match self.team {
@@ -172,7 +167,7 @@ impl Producer {
                 format!("member:{rank}"),
                 Payload::Member(Member {
                     member_id: rank,
-                    name: format!("member {rank} v{version}"),
+                    name: format!("member {rank}"),
                     grade: [Grade::Basic, Grade::Silver, Grade::Gold, Grade::Vip]
                         [usize::try_from(self.rng.below(4)).unwrap_or(0)],
                     email: (rank % 3 == 0).then(|| format!("m{rank}@example.com")),
@@ -204,7 +199,7 @@ impl Producer {
                         kind: BenefitKind::Discount(
                             u32::try_from(self.rng.below(50)).unwrap_or(0) + 1,
                         ),
-                        title: format!("{}% off", version % 50 + 1),
+                        title: format!("{}% off", rank % 50 + 1),
                         expires_at: 1_800_000_000,
                     }),
                 )
@@ -249,6 +244,11 @@ impl Producer {
                     }),
                 )
             }
+        };
+        let version = {
+            let v = self.versions.entry(key.clone()).or_insert(0);
+            *v += 1;
+            *v
         };
         let domain = payload.domain().unwrap_or(Domain::Unspecified);
         let group = Group::of_domain(domain).unwrap_or(Group::Member);

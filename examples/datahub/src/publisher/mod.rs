@@ -130,6 +130,7 @@ impl PublisherService {
             })
             .collect();
         let mut accepted = Vec::new();
+        let mut duplicates = Vec::new();
         let mut appends = Vec::new();
         {
             let mut recent = self
@@ -153,6 +154,7 @@ impl PublisherService {
                         if let Some((p, o)) = at {
                             results[index].log_partition = p.partition;
                             results[index].offset = o;
+                            duplicates.push((index, p));
                         }
                         continue;
                     }
@@ -176,6 +178,12 @@ impl PublisherService {
                     event_id: event.event_id.clone(),
                 });
             }
+        }
+        if request.ack == Ack::Applied {
+            // A retry of an event already logged waits for the original to be applied, and
+            // answers its version, so a caller that lost the first answer can still read its
+            // own write.
+            self.wait_duplicates(&duplicates, &mut results, started + timeout);
         }
         if accepted.is_empty() {
             return Ok(PublishResponse { results });
@@ -208,6 +216,23 @@ impl PublisherService {
             self.wait_applied(&accepted, &mut results, started + timeout);
         }
         Ok(PublishResponse { results })
+    }
+
+    fn wait_duplicates(
+        &self,
+        duplicates: &[(usize, LogPartition)],
+        results: &mut [ItemResult],
+        deadline: Instant,
+    ) {
+        let Some(tracker) = &self.applied else {
+            return;
+        };
+        for (index, partition) in duplicates {
+            let r = &mut results[*index];
+            if let Some(Applied::Version(v)) = tracker.wait(*partition, r.offset, deadline) {
+                r.applied_version = Some(v);
+            }
+        }
     }
 
     fn wait_applied(&self, accepted: &[Accepted], results: &mut [ItemResult], deadline: Instant) {

@@ -1,0 +1,130 @@
+//! The directory document in one ZooKeeper znode (`<base>/datahub/directory`), on the
+//! registry crate's ZooKeeper session: compare-and-set is `setData` with the expected znode
+//! version (a lost race is ZooKeeper's `BadVersion`), and every process keeps a data watch
+//! on the node, so a change reaches all of them at once. The document stays far below the
+//! 1 MiB znode limit (placements are stored only where they differ from the initial rule).
+
+use std::time::Duration;
+
+use arpc::registry::zk;
+use arpc::registry::{Registry, ZooKeeper};
+
+use super::{DirectoryError, DirectoryState};
+
+/// The directory in ZooKeeper.
+#[derive(Debug, Clone)]
+pub struct ZkDirectory {
+    registry: ZooKeeper,
+    path: String,
+}
+
+fn store(e: impl std::fmt::Display) -> DirectoryError {
+    DirectoryError::Store(format!("ZooKeeper: {e}"))
+}
+
+fn parse(data: &[u8]) -> Result<DirectoryState, DirectoryError> {
+    serde_json::from_slice(data).map_err(|e| DirectoryError::Corrupt(e.to_string()))
+}
+
+fn render(state: &DirectoryState) -> Result<Vec<u8>, DirectoryError> {
+    serde_json::to_vec(state).map_err(|e| DirectoryError::Corrupt(e.to_string()))
+}
+
+fn version(stat: &zk::Stat) -> u64 {
+    u64::try_from(stat.version).unwrap_or(0)
+}
+
+impl ZkDirectory {
+    /// The directory under the base path of `url` (`zk://host:port,…/base`).
+    pub async fn connect(url: &str) -> Result<Self, DirectoryError> {
+        let Registry::ZooKeeper(registry) =
+            Registry::from_url(url).map_err(|e| DirectoryError::Store(e.to_string()))?
+        else {
+            return Err(DirectoryError::Store(format!("`{url}` is not a zk:// URL")));
+        };
+        let path = format!("{}/datahub/directory", registry.base());
+        Ok(Self { registry, path })
+    }
+
+    /// The znode's path.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    async fn client(&self) -> Result<zk::Client, DirectoryError> {
+        self.registry.client().await.map_err(store)
+    }
+
+    pub(super) async fn load(&self) -> Result<Option<(u64, DirectoryState)>, DirectoryError> {
+        let client = self.client().await?;
+        match client.get_data(&self.path).await {
+            Ok((data, stat)) => Ok(Some((version(&stat), parse(&data)?))),
+            Err(zk::Error::NoNode) => Ok(None),
+            Err(e) => Err(store(e)),
+        }
+    }
+
+    pub(super) async fn create(
+        &self,
+        state: &DirectoryState,
+    ) -> Result<(u64, DirectoryState), DirectoryError> {
+        let client = self.client().await?;
+        if let Some((parent, _)) = self.path.rsplit_once('/') {
+            client
+                .mkdir(
+                    parent,
+                    &zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all()),
+                )
+                .await
+                .map_err(store)?;
+        }
+        match client
+            .create(
+                &self.path,
+                &render(state)?,
+                &zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all()),
+            )
+            .await
+        {
+            Ok(_) | Err(zk::Error::NodeExists) => {}
+            Err(e) => return Err(store(e)),
+        }
+        self.load()
+            .await?
+            .ok_or_else(|| DirectoryError::Store("created, then not found".into()))
+    }
+
+    pub(super) async fn cas(
+        &self,
+        expected: u64,
+        state: &DirectoryState,
+    ) -> Result<u64, DirectoryError> {
+        let client = self.client().await?;
+        let expected_version = i32::try_from(expected).map_err(store)?;
+        match client
+            .set_data(&self.path, &render(state)?, Some(expected_version))
+            .await
+        {
+            Ok(stat) => Ok(version(&stat)),
+            Err(zk::Error::BadVersion) => Err(DirectoryError::Conflict { expected }),
+            Err(e) => Err(store(e)),
+        }
+    }
+
+    pub(super) async fn changed(&self, seen: u64) {
+        let watched = async {
+            let client = self.client().await?;
+            let (_, stat, watcher) = client.get_and_watch_data(&self.path).await.map_err(store)?;
+            if version(&stat) != seen {
+                return Ok(());
+            }
+            watcher.changed().await;
+            Ok::<(), DirectoryError>(())
+        };
+        // Bounded, so a lost session or an outage is retried rather than waited on forever.
+        match tokio::time::timeout(Duration::from_secs(5), watched).await {
+            Ok(Ok(())) | Err(_) => {}
+            Ok(Err(_)) => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! Shared by the integration tests: hub processes (`datahub serve`) on free loopback ports,
+//! and a view of their files (directory, shards, statuses) from the test process through the
+//! library, the way an operator's tool would see them.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arpc_example_datahub::PublisherClient;
+use arpc_example_datahub::control::Control;
+use arpc_example_datahub::directory::{Backend, Directory, SqliteDirectory};
+use arpc_example_datahub::listener::status::ListenerStatus;
+use arpc_example_datahub::meta::MetaDb;
+use arpc_example_datahub::model::{Ack, Event, PublishRequest, PublishResponse};
+use arpc_example_datahub::partition::{LogPartition, logical_partition};
+use arpc_example_datahub::store::{Row, ShardOptions, ShardSet, read_current};
+use arpc_example_datahub::workload::KeyRef;
+
+/// A fresh directory under the system's temp dir, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "datahub-test-{name}-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A `datahub serve` process.
+pub struct HubProcess {
+    child: Child,
+    pub addr: String,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl HubProcess {
+    /// Starts `datahub serve --dir DIR --addr 127.0.0.1:0 EXTRA…` with `env`, and waits for
+    /// its address.
+    pub fn start(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_datahub"));
+        cmd.arg("serve")
+            .arg("--dir")
+            .arg(dir)
+            .args(["--addr", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("datahub starts");
+        let stdout = child.stdout.take().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        {
+            let lines = Arc::clone(&lines);
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                    if let Some(addr) = line.strip_prefix("listening on ") {
+                        let _ = tx.send(addr.to_owned());
+                    }
+                    lines.lock().unwrap().push(line);
+                }
+            });
+        }
+        let addr = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("datahub prints its address within 60 s");
+        Self {
+            child,
+            addr: format!("http://{addr}"),
+            lines,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits (up to `timeout`) for a line of output containing `needle`.
+    pub fn wait_line(&self, needle: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self
+                .lines
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|l| l.contains(needle))
+            {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// SIGKILL, and reap.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Resident memory (KiB), from /proc.
+    pub fn rss_kib(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    pub async fn client(&self) -> PublisherClient {
+        PublisherClient::connect(self.addr.clone())
+            .await
+            .expect("connects")
+    }
+}
+
+impl Drop for HubProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The test's view of a hub's files: directory, shards, control, statuses.
+pub struct View {
+    pub control: Control,
+    pub shards: ShardSet,
+    pub directory: Directory,
+    pub meta: MetaDb,
+}
+
+impl View {
+    /// Opens the embedded directory of the hub in `dir` (the hub must have created it).
+    pub async fn open(dir: &Path, partitions: u32) -> Self {
+        let meta = MetaDb::open(&dir.join("meta.sqlite")).unwrap();
+        let directory = Directory::open(
+            Backend::Sqlite(SqliteDirectory::new(meta.clone())),
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+        let shards = ShardSet::new(directory.clone(), ShardOptions::default());
+        let control = Control::new(
+            directory.clone(),
+            shards.clone(),
+            partitions,
+            Some(meta.clone()),
+        );
+        Self {
+            control,
+            shards,
+            directory,
+            meta,
+        }
+    }
+
+    /// The row of `key` where the directory places it now.
+    pub async fn row(&self, k: &KeyRef) -> Option<Row> {
+        let lp = logical_partition(k.group, &k.partition_key);
+        read_current(&self.shards, lp, k.domain, &k.key)
+            .await
+            .unwrap()
+    }
+
+    /// The latest status the listener wrote (within the last 2 s).
+    pub async fn status(&self) -> ListenerStatus {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let mut all = self.control.listener_statuses().await;
+            all.sort_by_key(|s| s.at_ms);
+            if let Some(s) = all.pop()
+                && s.at_ms > arpc_example_datahub::clock::now_ms() - 2000
+            {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "no fresh listener status");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until `cond` holds for the listener's status (up to `timeout`).
+    pub async fn wait_status(
+        &self,
+        timeout: Duration,
+        what: &str,
+        mut cond: impl FnMut(&ListenerStatus) -> bool,
+    ) -> ListenerStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let s = self.status().await;
+            if cond(&s) {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: {s:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The committed offset of `p` in the hub's meta file.
+    pub async fn committed(&self, p: LogPartition) -> u64 {
+        self.meta.offset(p).await.unwrap().unwrap_or(0)
+    }
+}
+
+/// Publishes `events` with `ack`.
+pub async fn publish(client: &PublisherClient, events: Vec<Event>, ack: Ack) -> PublishResponse {
+    client
+        .publish(PublishRequest {
+            events,
+            ack,
+            timeout_ms: 10_000,
+        })
+        .await
+        .expect("publish answers")
+}
