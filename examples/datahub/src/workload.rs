@@ -118,6 +118,7 @@ pub struct Producer {
     versions: HashMap<String, u64>,
     balances: HashMap<u64, i64>,
     seq: u64,
+    seed: u64,
     members: u64,
     sellers: u64,
 }
@@ -145,6 +146,7 @@ impl Producer {
             versions: HashMap::new(),
             balances: HashMap::new(),
             seq: 0,
+            seed,
             members: keys,
             sellers: (keys / 10).max(1),
         }
@@ -159,7 +161,13 @@ impl Producer {
     pub fn next_event(&mut self) -> (Event, KeyRef) {
         self.seq += 1;
         let rank = self.zipf.sample(&mut self.rng);
-        let event_id = format!("{}-{}-{}", self.team.name(), std::process::id(), self.seq);
+        let event_id = format!(
+            "{}-{}-{}-{}",
+            self.team.name(),
+            self.seed,
+            std::process::id(),
+            self.seq
+        );
         let now = crate::clock::now_ms();
         let (pk, key, payload) = match self.team {
             Team::Members => (

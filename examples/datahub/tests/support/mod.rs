@@ -225,6 +225,42 @@ impl View {
         }
     }
 
+    /// Every stored row of every logical partition (from the shard the directory places it
+    /// on), keyed by identity, with version, tombstone and content (not the write time).
+    pub async fn dump(
+        &self,
+    ) -> std::collections::BTreeMap<(String, String), (u64, u64, bool, Vec<u8>)> {
+        use arpc_example_datahub::partition::{Group, LOGICAL_PARTITIONS, Lp};
+        let snapshot = self.directory.refresh().await.unwrap();
+        let mut out = std::collections::BTreeMap::new();
+        for group in Group::ALL {
+            for lp in 0..LOGICAL_PARTITIONS {
+                let lp = Lp { group, lp };
+                let shard = self.shards.get(snapshot.placement(lp).shard).await.unwrap();
+                for row in shard.rows(lp).await.unwrap() {
+                    out.insert(
+                        (lp.to_string(), format!("{}/{}", row.domain, row.key)),
+                        (
+                            row.source_version,
+                            row.log_pos,
+                            row.deleted,
+                            row.payload.to_vec(),
+                        ),
+                    );
+                }
+            }
+        }
+        out
+    }
+
+    /// Waits until the listener's total lag is 0.
+    pub async fn caught_up(&self, timeout: Duration) -> ListenerStatus {
+        self.wait_status(timeout, "lag 0", |s| {
+            s.lag() == 0 && !s.partitions.is_empty()
+        })
+        .await
+    }
+
     /// The committed offset of `p` in the hub's meta file.
     pub async fn committed(&self, p: LogPartition) -> u64 {
         self.meta.offset(p).await.unwrap().unwrap_or(0)
