@@ -418,6 +418,7 @@ impl Control {
                         request.rows_per_s
                     },
                     pause_ms: None,
+                    pause_detail: None,
                     cutover_ms: None,
                     grace_ms: request.grace_ms,
                     cleaned: 0,

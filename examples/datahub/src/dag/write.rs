@@ -193,14 +193,17 @@ async fn cutover(ctx: &PipelineCtx, lp: Lp, placement: Placement, to: u32) -> Re
         .await
         .map_err(|e| e.to_string())?;
     let target = ctx.shared.shards.get(to).await.map_err(|e| e.to_string())?;
+    let t_shards = started.elapsed();
     let recopied = recopy_changed(&source, &target, lp, placement.epoch, since)
         .await
         .map_err(|e| e.to_string())?;
+    let t_recopy = started.elapsed();
     let epoch = placement.epoch + 1;
     source
         .set_fence(lp, epoch)
         .await
         .map_err(|e| e.to_string())?;
+    let t_fence = started.elapsed();
     ctx.shared.holds.hold("fenced").await;
     let pause_ms = started.elapsed().as_secs_f64() * 1000.0;
     ctx.shared
@@ -237,6 +240,12 @@ async fn cutover(ctx: &PipelineCtx, lp: Lp, placement: Placement, to: u32) -> Re
     // The pause ends here; record the whole of it (the job's figure above was taken before
     // the switch itself).
     let total = started.elapsed().as_secs_f64() * 1000.0;
+    let detail = format!(
+        "check {:.1} ms ({recopied} rows copied), fence {:.1} ms, switch {:.1} ms",
+        (t_recopy - t_shards).as_secs_f64() * 1000.0,
+        (t_fence - t_recopy).as_secs_f64() * 1000.0,
+        total - t_fence.as_secs_f64() * 1000.0
+    );
     ctx.shared.hot.record_pause(total);
     let _ = ctx
         .shared
@@ -248,6 +257,7 @@ async fn cutover(ctx: &PipelineCtx, lp: Lp, placement: Placement, to: u32) -> Re
                 .find(|m| m.lp == lp && m.cutover_ms.is_some() && m.pause_ms == Some(pause_ms))
             {
                 job.pause_ms = Some(total);
+                job.pause_detail = Some(detail.clone());
             }
             Ok(())
         })
@@ -256,8 +266,10 @@ async fn cutover(ctx: &PipelineCtx, lp: Lp, placement: Placement, to: u32) -> Re
     Ok(total)
 }
 
-/// Copies the rows of `lp` changed at or after `since_ms` from `source` to `target`
-/// (version-guarded, so rows already there are untouched). Returns the rows sent.
+/// Checks the rows of `lp` changed at or after `since_ms` on `source` against `target`, and
+/// copies those that differ (version-guarded). While the partition was dual-written every
+/// change reached both, so this normally finds nothing to copy and only reads: the cutover
+/// pause is not spent queueing behind other writers. Returns the rows copied.
 pub(crate) async fn recopy_changed(
     source: &Shard,
     target: &Shard,
@@ -265,23 +277,35 @@ pub(crate) async fn recopy_changed(
     epoch: u64,
     since_ms: i64,
 ) -> Result<u64, StoreError> {
-    let mut after = None;
-    let mut sent = 0;
-    loop {
-        let rows = source.scan(lp, after.clone(), 5000).await?;
-        let n = rows.len();
-        if let Some(last) = rows.last() {
-            after = Some((last.domain, last.key.clone()));
-        }
-        let changed: Vec<RowWrite> = rows
-            .into_iter()
-            .filter(|r| r.updated_at_ms >= since_ms)
-            .map(|row| RowWrite { row, epoch })
-            .collect();
-        sent += changed.len() as u64;
-        target.write(changed).await?;
-        if n < 5000 {
-            return Ok(sent);
+    let (changed, there) = tokio::join!(
+        source.changed_since(lp, since_ms),
+        target.changed_since(lp, since_ms)
+    );
+    let there: std::collections::HashMap<(crate::model::Domain, String), (u64, u64)> = there?
+        .into_iter()
+        .map(|r| ((r.domain, r.key.clone()), r.order()))
+        .collect();
+    let mut differing = Vec::new();
+    for row in changed? {
+        // A row the target has at the same or a newer version (or wrote after `since`
+        // without the source having changed it since) needs nothing.
+        if there
+            .get(&(row.domain, row.key.clone()))
+            .is_none_or(|o| *o < row.order())
+        {
+            differing.push(row);
         }
     }
+    // Rows not changed on the target since `since` may still be current there: check them
+    // one by one (normally none are left).
+    let mut copy = Vec::new();
+    for row in differing {
+        let current = target.get(lp, row.domain, &row.key).await?;
+        if current.is_none_or(|t| t.order() < row.order()) {
+            copy.push(RowWrite { row, epoch });
+        }
+    }
+    let copied = copy.len() as u64;
+    target.write(copy).await?;
+    Ok(copied)
 }

@@ -272,6 +272,9 @@ pub struct MoveJob {
     pub rows_per_s: u32,
     /// The write pause the cutover caused (ms), measured by the owner.
     pub pause_ms: Option<f64>,
+    /// Where the pause went: the check of changed rows, the fence, the switch.
+    #[serde(default)]
+    pub pause_detail: Option<String>,
     /// When the switch happened.
     pub cutover_ms: Option<i64>,
     /// How long the source keeps its rows after the switch (ms).

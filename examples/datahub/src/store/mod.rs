@@ -266,6 +266,20 @@ impl Shard {
         dispatch!(self, s => s.scan(lp, after, limit).await)
     }
 
+    /// The rows of `lp` written at or after `since_ms` (tombstones included).
+    pub async fn changed_since(&self, lp: Lp, since_ms: i64) -> Result<Vec<Row>, StoreError> {
+        match self {
+            Shard::Sqlite(s) => s.changed_since(lp, since_ms).await,
+            #[cfg(feature = "postgres")]
+            Shard::Postgres(_) => Ok(self
+                .rows(lp)
+                .await?
+                .into_iter()
+                .filter(|r| r.updated_at_ms >= since_ms)
+                .collect()),
+        }
+    }
+
     /// Sets the fence of `lp` to `epoch` (writes routed by an older epoch are refused).
     pub async fn set_fence(&self, lp: Lp, epoch: u64) -> Result<(), StoreError> {
         dispatch!(self, s => s.set_fence(lp, epoch).await)

@@ -13,6 +13,7 @@
 //! (checkpointing inside commits was the cost: 16.6k → 70.3k upserts/s when it moved out);
 //! a 64 MiB page cache and 256 MiB of memory-mapped reads.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -30,6 +31,9 @@ use crate::partition::{Group, Lp};
 const QUEUE: usize = 64;
 /// Write jobs merged into one transaction at most.
 const MERGE: usize = 64;
+/// Rows merged into one transaction at most: bounds how long one transaction holds the
+/// write lock (a cutover's fence waits for it).
+const MERGE_ROWS: usize = 4000;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS records (
@@ -73,16 +77,28 @@ enum Job {
         rows: Vec<RowWrite>,
         reply: Reply<Vec<WriteOutcome>>,
     },
-    Fence {
-        lp: Lp,
-        epoch: u64,
-        reply: Reply<()>,
-    },
     DeleteChunk {
         lp: Lp,
         limit: usize,
         reply: Reply<usize>,
     },
+    /// Sets a fence: queued as urgent (see [`SqliteShard::set_fence`]).
+    Fence {
+        lp: Lp,
+        epoch: u64,
+        reply: Reply<()>,
+    },
+    /// Wakes the writer to look at the urgent queue.
+    Wake,
+}
+
+impl Job {
+    fn rows(&self) -> usize {
+        match self {
+            Job::Write { rows, .. } => rows.len(),
+            Job::DeleteChunk { .. } | Job::Fence { .. } | Job::Wake => 0,
+        }
+    }
 }
 
 /// A SQLite shard. Cheap to clone.
@@ -95,6 +111,7 @@ struct Inner {
     id: u32,
     path: PathBuf,
     jobs: mpsc::Sender<Job>,
+    urgent: Arc<Mutex<VecDeque<Job>>>,
     readers: Mutex<Vec<Connection>>,
     fault: Arc<Fault>,
     stop: Arc<AtomicBool>,
@@ -182,12 +199,14 @@ impl SqliteShard {
         let conn = connect(path, options.durable_commits).map_err(db_err(id))?;
         conn.execute_batch(SCHEMA).map_err(db_err(id))?;
         let (jobs, rx) = mpsc::channel(QUEUE);
+        let urgent = Arc::new(Mutex::new(VecDeque::new()));
+        let writer_urgent = Arc::clone(&urgent);
         let fault = Arc::new(Fault::default());
         let stop = Arc::new(AtomicBool::new(false));
         let writer_fault = Arc::clone(&fault);
         std::thread::Builder::new()
             .name(format!("shard-{id}-writer"))
-            .spawn(move || writer(id, conn, rx, &writer_fault))
+            .spawn(move || writer(id, conn, rx, &writer_urgent, &writer_fault))
             .map_err(|e| StoreError::Database {
                 shard: id,
                 reason: e.to_string(),
@@ -211,6 +230,7 @@ impl SqliteShard {
                 id,
                 path: path.to_path_buf(),
                 jobs,
+                urgent,
                 readers: Mutex::new(Vec::new()),
                 fault,
                 stop,
@@ -247,8 +267,21 @@ impl SqliteShard {
         self.submit(|reply| Job::Write { rows, reply }).await
     }
 
+    /// Sets the fence ahead of the queued writes (they are other partitions': the owner of
+    /// this one is between batches): the fence is part of a cutover's write pause, which
+    /// should wait for at most the transaction in progress, not for the queue, nor for
+    /// SQLite's busy-wait backoff on a second connection.
     pub(crate) async fn set_fence(&self, lp: Lp, epoch: u64) -> Result<(), StoreError> {
-        self.submit(|reply| Job::Fence { lp, epoch, reply }).await
+        let (reply, done) = oneshot::channel();
+        self.inner
+            .urgent
+            .lock()
+            .map_err(|_| StoreError::Closed(self.inner.id))?
+            .push_back(Job::Fence { lp, epoch, reply });
+        // A full queue means the writer is busy and looks at the urgent queue before its next
+        // transaction anyway.
+        let _ = self.inner.jobs.try_send(Job::Wake);
+        done.await.map_err(|_| StoreError::Closed(self.inner.id))?
     }
 
     pub(crate) async fn delete_chunk(&self, lp: Lp, limit: usize) -> Result<usize, StoreError> {
@@ -343,6 +376,30 @@ impl SqliteShard {
         .await
     }
 
+    pub(crate) async fn changed_since(
+        &self,
+        lp: Lp,
+        since_ms: i64,
+    ) -> Result<Vec<Row>, StoreError> {
+        let id = self.inner.id;
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "{SELECT_ROW} WHERE grp = ?1 AND lp = ?2 AND updated_at_ms >= ?3"
+                ))
+                .map_err(db_err(id))?;
+            let rows = stmt
+                .query_map(params![lp.group.id(), lp.lp, since_ms], |r| read_row(id, r))
+                .map_err(db_err(id))?;
+            let mut out = Vec::new();
+            for row in rows {
+                out.push(row.map_err(db_err(id))??);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     pub(crate) async fn fence(&self, lp: Lp) -> Result<Option<u64>, StoreError> {
         let id = self.inner.id;
         self.read(move |conn| {
@@ -375,15 +432,30 @@ impl SqliteShard {
 
 /// The writer thread: takes the jobs waiting, merges consecutive writes into one
 /// transaction, replies to each.
-fn writer(id: u32, mut conn: Connection, mut rx: mpsc::Receiver<Job>, fault: &Fault) {
-    while let Some(first) = rx.blocking_recv() {
+fn writer(
+    id: u32,
+    mut conn: Connection,
+    mut rx: mpsc::Receiver<Job>,
+    urgent: &Mutex<VecDeque<Job>>,
+    fault: &Fault,
+) {
+    loop {
+        run_urgent(id, &mut conn, urgent);
+        let Some(first) = rx.blocking_recv() else {
+            return;
+        };
+        let mut rows = first.rows();
         let mut jobs = vec![first];
-        while jobs.len() < MERGE {
+        while jobs.len() < MERGE && rows < MERGE_ROWS {
             match rx.try_recv() {
-                Ok(job) => jobs.push(job),
+                Ok(job) => {
+                    rows += job.rows();
+                    jobs.push(job);
+                }
                 Err(_) => break,
             }
         }
+        run_urgent(id, &mut conn, urgent);
         let mut writes: Vec<(Vec<RowWrite>, Reply<Vec<WriteOutcome>>)> = Vec::new();
         for job in jobs {
             match job {
@@ -396,6 +468,15 @@ fn writer(id: u32, mut conn: Connection, mut rx: mpsc::Receiver<Job>, fault: &Fa
             }
         }
         flush(id, &mut conn, &mut writes, fault);
+    }
+}
+
+fn run_urgent(id: u32, conn: &mut Connection, urgent: &Mutex<VecDeque<Job>>) {
+    loop {
+        let Some(job) = urgent.lock().ok().and_then(|mut q| q.pop_front()) else {
+            return;
+        };
+        run_other(id, conn, job);
     }
 }
 
@@ -422,7 +503,7 @@ fn run_other(id: u32, conn: &mut Connection, job: Job) {
                 .map_err(db_err(id));
             let _ = reply.send(r);
         }
-        Job::Write { .. } => {}
+        Job::Write { .. } | Job::Wake => {}
     }
 }
 

@@ -278,3 +278,100 @@ pub async fn publish(client: &PublisherClient, events: Vec<Event>, ack: Ack) -> 
         .await
         .expect("publish answers")
 }
+
+/// Publishes the five teams' events from `producers` in the background until `running`
+/// clears, recording the newest acknowledged version of every key.
+pub struct Load {
+    pub running: Arc<std::sync::atomic::AtomicBool>,
+    pub acked: Arc<Mutex<std::collections::HashMap<String, (KeyRef, u64)>>>,
+    pub sent: Arc<std::sync::atomic::AtomicU64>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    /// Starts one task per team, each sending `batch` events every `pause`.
+    pub async fn start(
+        hub: &HubProcess,
+        keys: u64,
+        skew: f64,
+        batch: usize,
+        pause: Duration,
+    ) -> Self {
+        use arpc_example_datahub::model::ItemStatus;
+        use arpc_example_datahub::workload::{Producer, Team};
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        let running = Arc::new(AtomicBool::new(true));
+        let acked = Arc::new(Mutex::new(std::collections::HashMap::new()));
+        let sent = Arc::new(AtomicU64::new(0));
+        let mut tasks = Vec::new();
+        for team in Team::ALL {
+            let client = hub.client().await;
+            let (running, acked, sent) =
+                (Arc::clone(&running), Arc::clone(&acked), Arc::clone(&sent));
+            tasks.push(tokio::spawn(async move {
+                let mut producer = Producer::new(team, keys, skew, 77);
+                while running.load(Ordering::Acquire) {
+                    let (events, keys): (Vec<_>, Vec<_>) =
+                        (0..batch).map(|_| producer.next_event()).unzip();
+                    let Ok(r) = client
+                        .publish(PublishRequest {
+                            events: events.clone(),
+                            ack: Ack::Durable,
+                            timeout_ms: 10_000,
+                        })
+                        .await
+                    else {
+                        // The hub is down (a crash test): try again shortly.
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    };
+                    {
+                        let mut acked = acked.lock().unwrap();
+                        for ((e, k), r) in events.iter().zip(keys).zip(&r.results) {
+                            if r.status == ItemStatus::Accepted {
+                                sent.fetch_add(1, Ordering::Relaxed);
+                                let v = e.source_version.unwrap_or(0);
+                                let entry = acked.entry(k.key.clone()).or_insert((k, 0));
+                                entry.1 = entry.1.max(v);
+                            }
+                        }
+                    }
+                    tokio::time::sleep(pause).await;
+                }
+            }));
+        }
+        Self {
+            running,
+            acked,
+            sent,
+            tasks,
+        }
+    }
+
+    /// Stops and waits for the tasks.
+    pub async fn stop(self) -> std::collections::HashMap<String, (KeyRef, u64)> {
+        self.running
+            .store(false, std::sync::atomic::Ordering::Release);
+        for t in self.tasks {
+            t.await.unwrap();
+        }
+        let acked = self.acked.lock().unwrap().clone();
+        acked
+    }
+}
+
+/// Checks that every key's stored version is its newest acknowledged one; returns how many
+/// are not.
+pub async fn lost(view: &View, acked: &std::collections::HashMap<String, (KeyRef, u64)>) -> usize {
+    let mut lost = 0;
+    for (k, v) in acked.values() {
+        let stored = view.row(k).await.map(|r| r.source_version);
+        if stored != Some(*v) {
+            if lost < 5 {
+                eprintln!("{}: acknowledged {v}, stored {stored:?}", k.key);
+            }
+            lost += 1;
+        }
+    }
+    lost
+}

@@ -1,0 +1,109 @@
+//! Backpressure, against a real hub process: one shard is made ten times slower for 30 s
+//! while publishing goes on. The pipelines writing to it fill their channels and stop
+//! fetching (the backpressure pause engages, reported in the status), the process's memory
+//! stays bounded (under 256 MiB), the partitions of the other shards keep applying, and once
+//! the shard is fast again everything catches up with nothing lost.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use arpc_example_datahub::model::{Ack, ItemStatus};
+use arpc_example_datahub::workload::{Producer, Team};
+use support::{HubProcess, TempDir, View, publish};
+
+const SLOW_SHARD: u32 = 1;
+const SLOW_SECONDS: u64 = 30;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_shard_pauses_its_partitions_and_memory_stays_bounded() {
+    let dir = TempDir::new("backpressure");
+    let spec = format!("{SLOW_SHARD}:10:{SLOW_SECONDS}");
+    let hub = HubProcess::start(dir.path(), &["--slow-shard", &spec], &[]);
+    let slowed_at = Instant::now();
+    let view = View::open(dir.path(), 8).await;
+    let running = Arc::new(AtomicBool::new(true));
+    let sent = Arc::new(AtomicU64::new(0));
+    let mut loaders = Vec::new();
+    for team in [Team::Members, Team::Points, Team::Items] {
+        let client = hub.client().await;
+        let (running, sent) = (Arc::clone(&running), Arc::clone(&sent));
+        loaders.push(tokio::spawn(async move {
+            let mut producer = Producer::new(team, 50_000, 0.5, 5);
+            while running.load(Ordering::Acquire) {
+                let events: Vec<_> = (0..500).map(|_| producer.next_event().0).collect();
+                let r = publish(&client, events, Ack::Durable).await;
+                assert!(r.results.iter().all(|x| x.status == ItemStatus::Accepted));
+                sent.fetch_add(500, Ordering::Relaxed);
+            }
+        }));
+    }
+
+    // Watch while the shard is slow: memory, backpressure, progress elsewhere.
+    let mut max_rss = 0;
+    let mut engaged = false;
+    let mut slow_lag = 0;
+    let mut fast_progress: Vec<u64> = Vec::new();
+    let first = view.status().await;
+    let fast = |p: u32| p % 4 != SLOW_SHARD;
+    let committed_fast = |s: &arpc_example_datahub::listener::status::ListenerStatus| -> u64 {
+        s.partitions
+            .iter()
+            .filter(|p| fast(p.partition))
+            .map(|p| p.committed)
+            .sum()
+    };
+    let mut last_fast = committed_fast(&first);
+    while slowed_at.elapsed() < Duration::from_secs(SLOW_SECONDS - 2) {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        max_rss = max_rss.max(hub.rss_kib());
+        let s = view.status().await;
+        for p in s.partitions.iter().filter(|p| !fast(p.partition)) {
+            engaged |= p.backpressure || p.backpressure_events > 0;
+            slow_lag = slow_lag.max(p.lag);
+        }
+        let now = committed_fast(&s);
+        fast_progress.push(now - last_fast);
+        last_fast = now;
+    }
+    running.store(false, Ordering::Release);
+    for l in loaders {
+        l.await.unwrap();
+    }
+    let fast_lag_at_end: u64 = view
+        .status()
+        .await
+        .partitions
+        .iter()
+        .filter(|p| fast(p.partition))
+        .map(|p| p.lag)
+        .sum();
+    println!(
+        "published {} events; slow shard's partitions: backpressure engaged = {engaged}, \
+         lag up to {slow_lag}; other partitions applied {:?} events/s (lag {fast_lag_at_end} \
+         at the end); max RSS {} MiB",
+        sent.load(Ordering::Relaxed),
+        fast_progress,
+        max_rss / 1024
+    );
+    assert!(
+        engaged,
+        "the backpressure pause engaged on the slow shard's partitions"
+    );
+    assert!(slow_lag > 1000, "the slow shard's partitions fell behind");
+    assert!(max_rss < 256 * 1024, "RSS {} KiB", max_rss);
+    let stalled_seconds = fast_progress.iter().filter(|n| **n == 0).count();
+    assert!(
+        stalled_seconds <= 2,
+        "the other shards kept applying every second: {fast_progress:?}"
+    );
+    // After the slowdown: everything is applied.
+    let s = view.caught_up(Duration::from_secs(120)).await;
+    println!(
+        "caught up {:?} after the slowdown began",
+        slowed_at.elapsed()
+    );
+    assert_eq!(s.lag(), 0);
+}
