@@ -178,7 +178,9 @@ impl Producer {
                     name: format!("member {rank}"),
                     grade: [Grade::Basic, Grade::Silver, Grade::Gold, Grade::Vip]
                         [usize::try_from(self.rng.below(4)).unwrap_or(0)],
-                    email: (rank % 3 == 0).then(|| format!("m{rank}@example.com")),
+                    email: rank
+                        .is_multiple_of(3)
+                        .then(|| format!("m{rank}@example.com")),
                     joined_at: 1_600_000_000,
                 }),
             ),

@@ -9,7 +9,7 @@
 //! ```
 //!
 //! A [`Batch`] travels the whole chain and each stage fills in its part: the stages are
-//! functions in [`stages`] (pure but for the dedupe window), [`write`] (shards, fences, the
+//! functions in [`stages`] (pure but for the dedupe window), [`mod@write`] (shards, fences, the
 //! move's dual-write and cutover) and [`commit`] (offsets, dead letters, acknowledgements).
 
 pub mod commit;

@@ -16,8 +16,10 @@ pub struct SqliteDirectory {
     meta: MetaDb,
 }
 
-fn store(e: MetaError) -> DirectoryError {
-    DirectoryError::Store(e.to_string())
+impl From<MetaError> for DirectoryError {
+    fn from(e: MetaError) -> Self {
+        DirectoryError::Store(e.to_string())
+    }
 }
 
 fn parse(doc: &str) -> Result<DirectoryState, DirectoryError> {
@@ -35,7 +37,7 @@ impl SqliteDirectory {
     }
 
     pub(super) async fn load(&self) -> Result<Option<(u64, DirectoryState)>, DirectoryError> {
-        match self.meta.directory().await.map_err(store)? {
+        match self.meta.directory().await? {
             Some((version, doc)) => Ok(Some((version, parse(&doc)?))),
             None => Ok(None),
         }
@@ -45,10 +47,7 @@ impl SqliteDirectory {
         &self,
         state: &DirectoryState,
     ) -> Result<(u64, DirectoryState), DirectoryError> {
-        self.meta
-            .create_directory(render(state)?)
-            .await
-            .map_err(store)?;
+        self.meta.create_directory(render(state)?).await?;
         self.load()
             .await?
             .ok_or_else(|| DirectoryError::Store("created, then not found".into()))
@@ -61,8 +60,7 @@ impl SqliteDirectory {
     ) -> Result<u64, DirectoryError> {
         self.meta
             .cas_directory(expected, render(state)?)
-            .await
-            .map_err(store)?
+            .await?
             .ok_or(DirectoryError::Conflict { expected })
     }
 

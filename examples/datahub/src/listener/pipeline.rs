@@ -260,7 +260,21 @@ async fn send(ctx: &PipelineCtx, source: &Source, tx: &Sender<Batch>, batch: Bat
         Err(TrySendError::Full(batch)) => {
             ctx.status.set_backpressure(true);
             source.hold(true);
-            let sent = tx.send(batch).await.is_ok();
+            let sent = loop {
+                tokio::select! {
+                    permit = tx.reserve() => match permit {
+                        Ok(permit) => {
+                            permit.send(batch);
+                            break true;
+                        }
+                        Err(_) => break false,
+                    },
+                    // While held back, keep the reported log end (and so the lag) current.
+                    () = tokio::time::sleep(Duration::from_millis(250)) => {
+                        ctx.status.set_end(source.end());
+                    }
+                }
+            };
             source.hold(false);
             ctx.status.set_backpressure(false);
             sent

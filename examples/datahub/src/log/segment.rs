@@ -225,8 +225,7 @@ impl SegmentLog {
             let handles: Vec<_> = logs.iter().map(|l| s.spawn(move || l.sync())).collect();
             handles
                 .into_iter()
-                .map(|h| h.join().unwrap_or(Err(LogError::Closed)))
-                .collect::<Result<(), _>>()
+                .try_for_each(|h| h.join().unwrap_or(Err(LogError::Closed)))
         })
     }
 
@@ -506,9 +505,20 @@ fn encode_record(buf: &mut Vec<u8>, offset: u64, ts: i64, key: &[u8], value: &[u
     buf[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
 }
 
-/// One record parsed from `buf` at `at`: `Ok(Some((record parts, size)))`, `Ok(None)` when
-/// the buffer ends inside it, `Err` when it is corrupt.
-fn parse_record(buf: &[u8], at: usize) -> Result<Option<(u64, i64, usize, usize, usize)>, String> {
+/// Where a parsed record's parts are.
+struct Parsed {
+    offset: u64,
+    ts: i64,
+    /// Index of the key in the buffer.
+    key_at: usize,
+    key_len: usize,
+    /// The whole record's size, header included.
+    size: usize,
+}
+
+/// One record parsed from `buf` at `at`: `Ok(Some(parts))`, `Ok(None)` when the buffer ends
+/// inside it, `Err` when it is corrupt.
+fn parse_record(buf: &[u8], at: usize) -> Result<Option<Parsed>, String> {
     let rest = &buf[at..];
     if rest.len() < HEADER {
         return Ok(None);
@@ -531,13 +541,13 @@ fn parse_record(buf: &[u8], at: usize) -> Result<Option<(u64, i64, usize, usize,
     if key_len > len - BODY_FIXED {
         return Err(format!("key length {key_len} beyond the record"));
     }
-    Ok(Some((
+    Ok(Some(Parsed {
         offset,
         ts,
-        at + HEADER + BODY_FIXED,
+        key_at: at + HEADER + BODY_FIXED,
         key_len,
-        HEADER + len,
-    )))
+        size: HEADER + len,
+    }))
 }
 
 impl Segment {
@@ -574,7 +584,7 @@ impl Segment {
         let tail = read_span(&file, &path, last.pos, len)?;
         let mut at = 0;
         let mut max_ts = last.ts;
-        while let Ok(Some((_, ts, _, _, size))) = parse_record(&tail, at) {
+        while let Ok(Some(Parsed { ts, size, .. })) = parse_record(&tail, at) {
             max_ts = ts;
             at += size;
         }
@@ -642,7 +652,9 @@ impl Active {
         let mut last_ts = i64::MIN;
         loop {
             match parse_record(&data, at) {
-                Ok(Some((offset, ts, _, _, size))) if offset == expected && ts >= last_ts => {
+                Ok(Some(Parsed {
+                    offset, ts, size, ..
+                })) if offset == expected && ts >= last_ts => {
                     if at == 0 || since_index >= config.index_interval_bytes {
                         index.push(IndexEntry {
                             offset,
@@ -802,7 +814,13 @@ impl SegmentReader {
             let mut progressed = false;
             while self.next < end && out.len() < max_records {
                 match parse_record(&chunk, at) {
-                    Ok(Some((offset, ts, key_at, key_len, size))) => {
+                    Ok(Some(Parsed {
+                        offset,
+                        ts,
+                        key_at,
+                        key_len,
+                        size,
+                    })) => {
                         if offset != self.next {
                             return Err(LogError::Corrupt {
                                 partition: self.log.id,
@@ -854,7 +872,13 @@ impl SegmentReader {
                     .map_err(io(&segment.path))?;
                 let big = big.freeze();
                 match parse_record(&big, 0) {
-                    Ok(Some((offset, ts, key_at, key_len, size))) if offset == self.next => {
+                    Ok(Some(Parsed {
+                        offset,
+                        ts,
+                        key_at,
+                        key_len,
+                        size,
+                    })) if offset == self.next => {
                         out.push(LogRecord {
                             partition: self.log.id,
                             offset,

@@ -104,7 +104,7 @@ impl PublisherService {
     }
 
     /// Handles one publish (what the RPC method calls).
-    pub fn handle(&self, request: PublishRequest) -> Result<PublishResponse, arpc::Status> {
+    pub fn handle(&self, request: &PublishRequest) -> Result<PublishResponse, arpc::Status> {
         if request.events.len() > MAX_EVENTS {
             return Err(arpc::Status::invalid_argument(format!(
                 "{} events in one publish: at most {MAX_EVENTS}",
@@ -265,7 +265,7 @@ impl PublisherService {
 
 impl crate::service::Publisher for PublisherService {
     fn publish(&self, request: PublishRequest) -> Result<PublishResponse, arpc::Status> {
-        self.handle(request)
+        self.handle(&request)
     }
 }
 

@@ -271,12 +271,7 @@ impl Shard {
         match self {
             Shard::Sqlite(s) => s.changed_since(lp, since_ms).await,
             #[cfg(feature = "postgres")]
-            Shard::Postgres(_) => Ok(self
-                .rows(lp)
-                .await?
-                .into_iter()
-                .filter(|r| r.updated_at_ms >= since_ms)
-                .collect()),
+            Shard::Postgres(s) => s.changed_since(lp, since_ms).await,
         }
     }
 
