@@ -46,6 +46,12 @@ impl ZkDirectory {
         Ok(Self { registry, path })
     }
 
+    /// The directory under the base path of an existing registry (sharing its session).
+    pub fn with_registry(registry: ZooKeeper) -> Self {
+        let path = format!("{}/datahub/directory", registry.base());
+        Self { registry, path }
+    }
+
     /// The znode's path.
     pub fn path(&self) -> &str {
         &self.path

@@ -159,12 +159,13 @@ impl View {
     /// Opens the embedded directory of the hub in `dir` (the hub must have created it).
     pub async fn open(dir: &Path, partitions: u32) -> Self {
         let meta = MetaDb::open(&dir.join("meta.sqlite")).unwrap();
-        let directory = Directory::open(
-            Backend::Sqlite(SqliteDirectory::new(meta.clone())),
-            Vec::new(),
-        )
-        .await
-        .unwrap();
+        Self::with_backend(dir, partitions, Backend::Sqlite(SqliteDirectory::new(meta))).await
+    }
+
+    /// Opens the hub's directory in `backend` (and its meta file in `dir`, for statuses).
+    pub async fn with_backend(dir: &Path, partitions: u32, backend: Backend) -> Self {
+        let meta = MetaDb::open(&dir.join("meta.sqlite")).unwrap();
+        let directory = Directory::open(backend, Vec::new()).await.unwrap();
         let shards = ShardSet::new(directory.clone(), ShardOptions::default());
         let control = Control::new(
             directory.clone(),
