@@ -309,3 +309,134 @@ pub mod postgres {
         }
     }
 }
+
+/// A throwaway Kafka-protocol broker: `tansu` (feature `kafka`), installed by the test
+/// command with `cargo install tansu --version 0.6.0 --locked --features dynostore,libsql`
+/// into `$ARPC_TOOLS/tansu-0.6.0` (default `~/.cache/arpc-tools`, which survives between
+/// runs on one machine).
+#[cfg(feature = "kafka")]
+pub mod tansu {
+    use std::io::{BufRead, BufReader};
+    use std::path::PathBuf;
+    use std::process::{Child, Command, Stdio};
+    use std::time::Duration;
+
+    /// Where the broker keeps its data.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Storage {
+        /// In memory: fast, gone when the broker dies.
+        Memory,
+        /// A SQLite file in the broker's directory (libsql): survives a SIGKILL, for tests
+        /// that kill the broker and expect what it acknowledged to be there after a restart.
+        Sqlite,
+    }
+
+    /// The `tansu` binary: `$DATAHUB_TANSU`, else `$ARPC_TOOLS/tansu-0.6.0/bin/tansu`.
+    pub fn binary() -> PathBuf {
+        if let Some(path) = std::env::var_os("DATAHUB_TANSU") {
+            return PathBuf::from(path);
+        }
+        let tools = std::env::var_os("ARPC_TOOLS").map_or_else(
+            || {
+                PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                    .join(".cache/arpc-tools")
+            },
+            PathBuf::from,
+        );
+        tools.join("tansu-0.6.0/bin/tansu")
+    }
+
+    /// A running broker on a free loopback port; killed (and its directory removed) when
+    /// dropped.
+    #[derive(Debug)]
+    pub struct Broker {
+        child: Option<Child>,
+        port: u16,
+        dir: PathBuf,
+        storage: Storage,
+    }
+
+    impl Broker {
+        /// Starts a broker and waits until it listens.
+        pub fn start(storage: Storage) -> Result<Self, String> {
+            let port = super::free_port().map_err(|e| e.to_string())?;
+            let dir = std::env::temp_dir().join(format!(
+                "datahub-tansu-{}-{port}-{}",
+                std::process::id(),
+                crate::clock::now_ms()
+            ));
+            std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+            let mut broker = Self {
+                child: None,
+                port,
+                dir,
+                storage,
+            };
+            broker.spawn()?;
+            Ok(broker)
+        }
+
+        fn spawn(&mut self) -> Result<(), String> {
+            let bin = binary();
+            let url = format!("tcp://127.0.0.1:{}", self.port);
+            let storage = match self.storage {
+                Storage::Memory => "memory://tansu/",
+                Storage::Sqlite => "sqlite://tansu.db",
+            };
+            let mut child = Command::new(&bin)
+                .arg("broker")
+                .args(["--listener-url", &url])
+                .args(["--advertised-listener-url", &url])
+                .args(["--storage-engine", storage])
+                .args(["--cluster-id", "datahub"])
+                .current_dir(&self.dir)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .map_err(|e| {
+                    format!(
+                        "cannot run {} ({e}): the test command installs it (see the README)",
+                        bin.display()
+                    )
+                })?;
+            let stdout = child.stdout.take().ok_or("no stdout")?;
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                    if line.contains("ready in") {
+                        let _ = tx.send(());
+                    }
+                }
+            });
+            self.child = Some(child);
+            rx.recv_timeout(Duration::from_secs(30))
+                .map_err(|_| format!("tansu did not get ready on port {}", self.port))
+        }
+
+        /// `127.0.0.1:port`.
+        pub fn brokers(&self) -> String {
+            format!("127.0.0.1:{}", self.port)
+        }
+
+        /// SIGKILL.
+        pub fn kill(&mut self) {
+            if let Some(mut c) = self.child.take() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+
+        /// Starts it again on the same port (and, with `Storage::Sqlite`, the same data).
+        pub fn restart(&mut self) -> Result<(), String> {
+            self.kill();
+            self.spawn()
+        }
+    }
+
+    impl Drop for Broker {
+        fn drop(&mut self) {
+            self.kill();
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}

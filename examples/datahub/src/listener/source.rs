@@ -126,15 +126,11 @@ impl Source {
         }
     }
 
-    /// Stops (or restarts) fetching ahead while the pipeline is full (Kafka prefetches
-    /// otherwise; the segment log reads only when asked).
+    /// Stops (or restarts) fetching ahead while the pipeline is full.
     pub fn hold(&self, on: bool) {
-        match self {
-            Source::Segment { .. } => {}
-            #[cfg(feature = "kafka")]
-            Source::Kafka(k) => k.hold(on),
-        }
-        let _ = on;
+        // The segment log reads only when asked; a Kafka partition's dispatcher pauses the
+        // partition in the consumer by itself when the pipeline's channel is full.
+        let _ = (self, on);
     }
 }
 

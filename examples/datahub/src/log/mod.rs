@@ -9,6 +9,8 @@
 //! | `outbox` | the local segment log as an outbox while the broker is down, drained per partition in order (feature `kafka`) |
 
 pub mod group_commit;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod segment;
 
 use std::path::PathBuf;

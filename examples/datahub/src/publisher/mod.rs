@@ -13,6 +13,8 @@
 //! a second copy harmless. Stale: an event whose `source_version` is not above the last
 //! version this publisher took for its key is answered `Stale` without being logged.
 
+#[cfg(feature = "kafka")]
+pub mod outbox;
 mod recent;
 pub mod sink;
 

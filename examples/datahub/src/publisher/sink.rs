@@ -15,7 +15,7 @@ pub enum Sink {
     Segment(Arc<GroupCommit>),
     /// Kafka, with the outbox.
     #[cfg(feature = "kafka")]
-    Kafka(Arc<crate::log::kafka::KafkaSink>),
+    Kafka(Arc<crate::publisher::outbox::KafkaSink>),
 }
 
 impl Sink {
