@@ -213,6 +213,12 @@ impl Hub {
         } else {
             (None, None)
         };
+        if config.run_publisher {
+            tokio::spawn(report_group_commit(
+                Arc::downgrade(&group_commit),
+                meta.clone(),
+            ));
+        }
         let publisher = config.run_publisher.then(|| {
             let mut pc = config.publisher.clone();
             pc.partitions = partitions;
@@ -288,6 +294,33 @@ impl Hub {
             builder = builder.add_service(crate::PublisherServer::from_arc(Arc::clone(publisher)));
         }
         builder.serve_with_incoming(listener, shutdown).await;
+    }
+}
+
+/// The group committer's counters as others read them: a `publisher-PID` row of the meta
+/// file's status table, every 250 ms.
+async fn report_group_commit(gc: std::sync::Weak<GroupCommit>, meta: MetaDb) {
+    use std::sync::atomic::Ordering;
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        let Some(gc) = gc.upgrade() else {
+            return;
+        };
+        let s = gc.stats();
+        let doc = serde_json::json!({
+            "commits": s.commits.load(Ordering::Relaxed),
+            "records": s.records.load(Ordering::Relaxed),
+            "requests": s.requests.load(Ordering::Relaxed),
+            "sync_nanos": s.sync_nanos.load(Ordering::Relaxed),
+        });
+        drop(gc);
+        let _ = meta
+            .put_status(
+                format!("publisher-{}", std::process::id()),
+                doc.to_string(),
+                crate::clock::now_ms(),
+            )
+            .await;
     }
 }
 

@@ -39,6 +39,19 @@ enum Command {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Publish the five teams' synthetic events to a running hub for a while, and print
+    /// what was acknowledged each second.
+    Load {
+        /// The publisher (`http://host:port`).
+        #[arg(long)]
+        addr: String,
+        /// Events per second, all teams together.
+        #[arg(long, default_value_t = 5000)]
+        rate: u32,
+        /// How long (seconds).
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
     /// Run a hub process: the publisher on `--addr` (the bound address is printed) and the
     /// listener, on the files under `--dir`.
     Serve {
@@ -75,6 +88,11 @@ enum Command {
         #[cfg(feature = "kafka")]
         #[arg(long, default_value = "datahub")]
         group: String,
+        /// A produce that has not succeeded within this many milliseconds goes to the local
+        /// outbox (Kafka mode).
+        #[cfg(feature = "kafka")]
+        #[arg(long, default_value_t = 2000)]
+        outbox_after_ms: u64,
     },
 }
 
@@ -97,6 +115,17 @@ async fn main() -> ExitCode {
                 }
             }
         }
+        Command::Load {
+            addr,
+            rate,
+            seconds,
+        } => match load(&addr, rate, seconds).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
         #[allow(unused_variables)]
         Command::Serve {
             dir,
@@ -112,6 +141,8 @@ async fn main() -> ExitCode {
             kafka,
             #[cfg(feature = "kafka")]
             group,
+            #[cfg(feature = "kafka")]
+            outbox_after_ms,
         } => {
             let mut config = HubConfig::embedded(&dir);
             config.log = LogConfig::with_partitions(partitions);
@@ -127,6 +158,7 @@ async fn main() -> ExitCode {
             {
                 config.kafka = kafka.map(|brokers| {
                     arpc_example_datahub::log::kafka::KafkaConfig::new(brokers, group)
+                        .outbox_after(Duration::from_millis(outbox_after_ms))
                 });
             }
             match serve(config, addr, slow_shard).await {
@@ -172,6 +204,78 @@ async fn serve(config: HubConfig, addr: SocketAddr, slow: Option<String>) -> Res
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     println!("listening on {bound}");
     hub.serve(listener, shutdown_signal()).await;
+    Ok(())
+}
+
+async fn load(addr: &str, rate: u32, seconds: u64) -> Result<(), String> {
+    use arpc_example_datahub::model::{Ack, ItemStatus, PublishRequest};
+    use arpc_example_datahub::workload::{Producer, Team};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let client = arpc_example_datahub::PublisherClient::connect(addr.to_owned())
+        .await
+        .map_err(|e| e.to_string())?;
+    let counts = Arc::new([AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)]);
+    let until = tokio::time::Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for team in Team::ALL {
+        let (client, counts) = (client.clone(), Arc::clone(&counts));
+        let per_batch =
+            Duration::from_secs_f64(100.0 * Team::ALL.len() as f64 / f64::from(rate.max(1)));
+        tasks.push(tokio::spawn(async move {
+            // Keys of this run only: a key's versions start again at 1 in every run.
+            let run = u64::from(std::process::id()) * 1_000_000;
+            let mut producer = Producer::new(team, 20_000, 1.0, 9).offset(run);
+            let mut next = tokio::time::Instant::now();
+            while tokio::time::Instant::now() < until {
+                let events: Vec<_> = (0..100).map(|_| producer.next_event().0).collect();
+                let request = PublishRequest {
+                    events,
+                    ack: Ack::Durable,
+                    timeout_ms: 0,
+                };
+                match client.publish(request).await {
+                    Ok(r) => {
+                        for x in &r.results {
+                            let i = match (&x.status, x.via_outbox) {
+                                (ItemStatus::Accepted, false) => 0,
+                                (ItemStatus::Accepted, true) => 1,
+                                (status, _) => {
+                                    if counts[2].load(Ordering::Relaxed) == 0 {
+                                        eprintln!("not accepted: {status:?}");
+                                    }
+                                    2
+                                }
+                            };
+                            counts[i].fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    Err(e) => {
+                        if counts[2].fetch_add(100, Ordering::Relaxed) == 0 {
+                            eprintln!("a publish failed: {e}");
+                        }
+                    }
+                }
+                next += per_batch;
+                tokio::time::sleep_until(next).await;
+            }
+        }));
+    }
+    let mut last = [0u64; 3];
+    while tokio::time::Instant::now() < until {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now: Vec<u64> = counts.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+        println!(
+            "accepted {}/s, through the outbox {}/s, refused or failed {}/s",
+            now[0] - last[0],
+            now[1] - last[1],
+            now[2] - last[2]
+        );
+        last = [now[0], now[1], now[2]];
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
     Ok(())
 }
 

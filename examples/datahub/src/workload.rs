@@ -119,6 +119,7 @@ pub struct Producer {
     balances: HashMap<u64, i64>,
     seq: u64,
     seed: u64,
+    offset: u64,
     members: u64,
     sellers: u64,
 }
@@ -147,9 +148,17 @@ impl Producer {
             balances: HashMap::new(),
             seq: 0,
             seed,
+            offset: 0,
             members: keys,
             sellers: (keys / 10).max(1),
         }
+    }
+
+    /// Entity ids start above `offset` (producers with different offsets never share a
+    /// key, so each can keep its own versions).
+    pub fn offset(mut self, offset: u64) -> Self {
+        self.offset = offset;
+        self
     }
 
     /// The team.
@@ -161,6 +170,7 @@ impl Producer {
     pub fn next_event(&mut self) -> (Event, KeyRef) {
         self.seq += 1;
         let rank = self.zipf.sample(&mut self.rng);
+        let (rank, base) = (rank + self.offset, self.offset);
         let event_id = format!(
             "{}-{}-{}-{}",
             self.team.name(),
@@ -185,7 +195,7 @@ impl Producer {
                 }),
             ),
             Team::Sellers => {
-                let id = (rank - 1) % self.sellers + 1;
+                let id = (rank - base - 1) % self.sellers + 1 + base;
                 (
                     id,
                     format!("seller:{id}"),
@@ -199,7 +209,7 @@ impl Producer {
                 )
             }
             Team::Benefits => {
-                let member = (rank - 1) % self.members + 1;
+                let member = (rank - base - 1) % self.members + 1 + base;
                 (
                     member,
                     format!("benefit:{rank}"),
@@ -232,7 +242,7 @@ impl Producer {
                 )
             }
             Team::Items => {
-                let seller = (rank - 1) % self.sellers + 1;
+                let seller = (rank - base - 1) % self.sellers + 1 + base;
                 let mut attributes = BTreeMap::new();
                 attributes.insert(
                     "size".to_owned(),

@@ -42,6 +42,10 @@ struct PartitionState {
 pub struct KafkaSink {
     config: KafkaConfig,
     producer: std::sync::Mutex<Arc<FutureProducer>>,
+    /// A produce failed: make a new producer before the next one. After delivery time-outs
+    /// librdkafka's idempotent producer asks the broker to bump its epoch, which tansu 0.6
+    /// refuses ("unknown broker error") for good; a new producer gets a new producer id.
+    failed: std::sync::atomic::AtomicBool,
     outbox: Arc<GroupCommit>,
     meta: MetaDb,
     states: BTreeMap<LogPartition, tokio::sync::Mutex<PartitionState>>,
@@ -65,6 +69,10 @@ fn producer(config: &KafkaConfig) -> Result<FutureProducer, LogError> {
         .set("acks", "all")
         .set("linger.ms", "5")
         .set("partitioner", "murmur2_random")
+        // One request in flight per broker: a failed request then fails every later record of
+        // the partition too, so a failure never leaves a later record in the topic ahead of an
+        // earlier one (which the outbox would then append again, out of order).
+        .set("max.in.flight.requests.per.connection", "1")
         .set(
             "message.timeout.ms",
             config.outbox_after.as_millis().max(100).to_string(),
@@ -99,6 +107,7 @@ impl KafkaSink {
         }
         let sink = Arc::new(Self {
             producer: std::sync::Mutex::new(Arc::new(producer(&config)?)),
+            failed: std::sync::atomic::AtomicBool::new(false),
             config,
             outbox,
             meta,
@@ -110,11 +119,12 @@ impl KafkaSink {
         Ok(sink)
     }
 
-    /// The producer, made again if the last one hit a fatal error (the idempotent
-    /// producer's state cannot be recovered otherwise).
+    /// The producer, made again if the last one failed a produce or hit a fatal error (the
+    /// idempotent producer's state cannot be recovered otherwise).
     fn producer(&self) -> Result<Arc<FutureProducer>, LogError> {
+        use std::sync::atomic::Ordering;
         let mut slot = self.producer.lock().map_err(|_| LogError::Closed)?;
-        if slot.client().fatal_error().is_some() {
+        if self.failed.swap(false, Ordering::AcqRel) || slot.client().fatal_error().is_some() {
             *slot = Arc::new(producer(&self.config)?);
         }
         Ok(Arc::clone(&slot))
@@ -153,7 +163,12 @@ impl KafkaSink {
                 Err(e) => Err(e),
             }
         });
-        join_all(waits).await
+        let results = join_all(waits).await;
+        if results.iter().any(Result::is_err) {
+            self.failed
+                .store(true, std::sync::atomic::Ordering::Release);
+        }
+        results
     }
 
     /// Appends durably: to the broker, or to the outbox for partitions that are outboxed or

@@ -35,7 +35,8 @@ const MERGE: usize = 64;
 /// write lock (a cutover's fence waits for it).
 const MERGE_ROWS: usize = 4000;
 
-const SCHEMA: &str = "
+/// The shard schema.
+pub const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS records (
     grp INTEGER NOT NULL,
     lp INTEGER NOT NULL,

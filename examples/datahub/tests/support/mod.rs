@@ -286,6 +286,10 @@ pub struct Load {
     pub running: Arc<std::sync::atomic::AtomicBool>,
     pub acked: Arc<Mutex<std::collections::HashMap<String, (KeyRef, u64)>>>,
     pub sent: Arc<std::sync::atomic::AtomicU64>,
+    /// Events acknowledged through the outbox (Kafka mode, broker down).
+    pub via_outbox: Arc<std::sync::atomic::AtomicU64>,
+    /// Publishes that failed as a whole (the hub unreachable).
+    pub failed_calls: Arc<std::sync::atomic::AtomicU64>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -304,11 +308,14 @@ impl Load {
         let running = Arc::new(AtomicBool::new(true));
         let acked = Arc::new(Mutex::new(std::collections::HashMap::new()));
         let sent = Arc::new(AtomicU64::new(0));
+        let via_outbox = Arc::new(AtomicU64::new(0));
+        let failed_calls = Arc::new(AtomicU64::new(0));
         let mut tasks = Vec::new();
         for team in Team::ALL {
             let client = hub.client().await;
             let (running, acked, sent) =
                 (Arc::clone(&running), Arc::clone(&acked), Arc::clone(&sent));
+            let (outboxed, failed) = (Arc::clone(&via_outbox), Arc::clone(&failed_calls));
             tasks.push(tokio::spawn(async move {
                 let mut producer = Producer::new(team, keys, skew, 77);
                 while running.load(Ordering::Acquire) {
@@ -323,6 +330,7 @@ impl Load {
                         .await
                     else {
                         // The hub is down (a crash test): try again shortly.
+                        failed.fetch_add(1, Ordering::Relaxed);
                         tokio::time::sleep(Duration::from_millis(100)).await;
                         continue;
                     };
@@ -331,6 +339,9 @@ impl Load {
                         for ((e, k), r) in events.iter().zip(keys).zip(&r.results) {
                             if r.status == ItemStatus::Accepted {
                                 sent.fetch_add(1, Ordering::Relaxed);
+                                if r.via_outbox {
+                                    outboxed.fetch_add(1, Ordering::Relaxed);
+                                }
                                 let v = e.source_version.unwrap_or(0);
                                 let entry = acked.entry(k.key.clone()).or_insert((k, 0));
                                 entry.1 = entry.1.max(v);
@@ -345,6 +356,8 @@ impl Load {
             running,
             acked,
             sent,
+            via_outbox,
+            failed_calls,
             tasks,
         }
     }

@@ -144,7 +144,13 @@ type HubConsumer = StreamConsumer<HubContext>;
 /// How partitions are shared among the listener processes.
 #[derive(Debug, Clone)]
 pub enum Assignment {
-    /// The broker's consumer-group protocol (`subscribe`): what a Kafka cluster does.
+    /// This process takes every partition (a manual assignment; offsets still committed to
+    /// the group): the embedded directory means one listener process.
+    All,
+    /// The broker's consumer-group protocol (`subscribe`), for Kafka clusters. Not used with
+    /// tansu 0.6, whose group coordinator neither hands a dead member's partitions to the
+    /// others nor re-forms the group after a broker restart (both seen in this project's
+    /// tests).
     Group,
     /// The listeners register in ZooKeeper (the registry's Curator layout, service
     /// `datahub.listener`) and each takes its share of the sorted partitions by the sorted
@@ -269,7 +275,23 @@ impl Member {
         );
         let mut registration = None;
         let mut coordinator = None;
+        let all: Vec<LogPartition> = Group::ALL
+            .into_iter()
+            .flat_map(|group| {
+                (0..partitions).map(move |partition| LogPartition { group, partition })
+            })
+            .collect();
         match assignment {
+            Assignment::All => {
+                let mut tpl = TopicPartitionList::new();
+                for p in &all {
+                    tpl.add_partition(&p.group.topic(), i32::try_from(p.partition).unwrap_or(0));
+                }
+                consumer
+                    .assign(&tpl)
+                    .map_err(|e| LogError::Broker(e.to_string()))?;
+                consumer.context().assign(&tpl);
+            }
             Assignment::Group => {
                 let topics: Vec<String> = Group::ALL.iter().map(|g| g.topic()).collect();
                 let names: Vec<&str> = topics.iter().map(String::as_str).collect();
@@ -441,12 +463,9 @@ async fn coordinate(
 /// pauses the partition in the consumer (the record is kept aside).
 async fn dispatch(consumer: Arc<HubConsumer>, routes: Routes) {
     loop {
-        let message = match consumer.recv().await {
-            Ok(m) => m,
-            Err(_) => {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
+        let Ok(message) = consumer.recv().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
         };
         let Some(group) = Group::ALL
             .into_iter()

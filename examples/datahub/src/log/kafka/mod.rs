@@ -113,7 +113,8 @@ pub async fn create_topics(
 }
 
 /// How this process's listener shares partitions: through ZooKeeper when the directory is
-/// there, else through the broker's group protocol.
+/// there (several listener processes), else it takes them all (the embedded directory is one
+/// process's).
 fn assignment(config: &HubConfig) -> Assignment {
     #[cfg(feature = "zookeeper")]
     if let Some(url) = &config.zookeeper
@@ -123,7 +124,66 @@ fn assignment(config: &HubConfig) -> Assignment {
         return Assignment::ZooKeeper(registry);
     }
     let _ = config;
-    Assignment::Group
+    Assignment::All
+}
+
+/// Reads every record of both topics from the beginning until none has come for `idle`
+/// (for checks and benchmarks: a plain consumer outside any group).
+pub async fn read_topics(
+    config: &KafkaConfig,
+    partitions: u32,
+    idle: Duration,
+) -> Result<Vec<crate::log::LogRecord>, LogError> {
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use rdkafka::message::Message;
+    use rdkafka::{Offset, TopicPartitionList};
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &config.brokers)
+        .set("group.id", format!("datahub-reader-{}", std::process::id()))
+        .set("enable.auto.commit", "false")
+        .set(
+            "fetch.wait.max.ms",
+            config.fetch_wait.as_millis().to_string(),
+        )
+        .create()
+        .map_err(|e| LogError::Broker(e.to_string()))?;
+    let mut tpl = TopicPartitionList::new();
+    for group in Group::ALL {
+        for p in 0..partitions {
+            tpl.add_partition_offset(
+                &group.topic(),
+                i32::try_from(p).unwrap_or(0),
+                Offset::Beginning,
+            )
+            .map_err(|e| LogError::Broker(e.to_string()))?;
+        }
+    }
+    consumer
+        .assign(&tpl)
+        .map_err(|e| LogError::Broker(e.to_string()))?;
+    let mut out = Vec::new();
+    while let Ok(Ok(m)) = tokio::time::timeout(idle, consumer.recv()).await {
+        let Some(group) = Group::ALL.into_iter().find(|g| g.topic() == m.topic()) else {
+            continue;
+        };
+        out.push(crate::log::LogRecord {
+            partition: crate::partition::LogPartition {
+                group,
+                partition: u32::try_from(m.partition()).unwrap_or(0),
+            },
+            offset: u64::try_from(m.offset()).unwrap_or(0),
+            timestamp_ms: m.timestamp().to_millis().unwrap_or(0),
+            key: m
+                .key()
+                .map(bytes::Bytes::copy_from_slice)
+                .unwrap_or_default(),
+            value: m
+                .payload()
+                .map(bytes::Bytes::copy_from_slice)
+                .unwrap_or_default(),
+        });
+    }
+    Ok(out)
 }
 
 /// What a Kafka-mode hub keeps running besides the common parts.
