@@ -247,7 +247,7 @@ impl Results {
     }
 }
 
-async fn embedded(s: &Settings, out: &mut Results) {
+async fn g1(s: &Settings, out: &mut Results) {
     // G1: publish only (no listener in the hub process).
     let dir = TempDir::new("bench-g1");
     let hub = HubProcess::start(dir.path(), &["--no-listener"], &[]);
@@ -285,7 +285,9 @@ async fn embedded(s: &Settings, out: &mut Results) {
         SEED_INGEST / per_core
     );
     out.json.push(json!({"id": "G1-cores", "events_per_core_s": per_core, "cores_for_seed": SEED_INGEST / per_core, "bare_log_batch_1000": bare_1000}));
+}
 
+async fn g2(s: &Settings, out: &mut Results) {
     // G2: publish → applied on SQLite shards, against bare upserts of the same rows.
     let dir = TempDir::new("bench-g2");
     let hub = HubProcess::start(dir.path(), &[], &[]);
@@ -317,10 +319,62 @@ async fn embedded(s: &Settings, out: &mut Results) {
     out.json.push(json!({"id": "G2-cores", "events_per_core_s": per_core, "cores_for_seed": SEED_INGEST / per_core, "events_per_s": rate}));
 }
 
+/// `n` benefits of one member: `n` rows in one logical partition.
+async fn fill_partition(hub: &HubProcess, member: u64, n: u64) {
+    use arpc_example_datahub::model::{Benefit, BenefitKind, Event, Payload};
+    let client = hub.client().await;
+    for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
+        let events: Vec<Event> = chunk
+            .iter()
+            .map(|i| Event {
+                event_id: format!("fill-{member}-{i}"),
+                partition_key: member.to_string(),
+                key: format!("benefit:{}", 50_000_000 + i),
+                source_version: Some(1),
+                occurred_at_ms: 0,
+                payload: Payload::Benefit(Benefit {
+                    benefit_id: 50_000_000 + i,
+                    member_id: member,
+                    kind: BenefitKind::Discount(10),
+                    title: "ten percent off everything in the kitchen".into(),
+                    expires_at: 1_900_000_000,
+                }),
+                trace_id: None,
+            })
+            .collect();
+        let r = publish(&client, events, Ack::Durable).await;
+        assert!(r.results.iter().all(|x| x.status == ItemStatus::Accepted));
+    }
+}
+
+async fn run_move(
+    view: &View,
+    lp: arpc_example_datahub::partition::Lp,
+    to: u32,
+) -> arpc_example_datahub::directory::MoveJob {
+    let mut request = MoveRequest::new(lp, to);
+    request.grace_ms = 0;
+    request.rows_per_s = 10_000_000; // no throttle: measure the copy itself
+    let job = view.control.move_partition(&request).await.unwrap();
+    loop {
+        let j = view.control.move_status(job.id).await.unwrap().unwrap();
+        if j.phase.is_final() {
+            assert_eq!(j.phase, MovePhase::Done, "{j:?}");
+            return j;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn moves(s: &Settings, out: &mut Results) {
     let dir = TempDir::new("bench-move");
     let hub = HubProcess::start(dir.path(), &[], &[]);
     let view = View::open(dir.path(), 8).await;
+    // One partition of 100k rows (10k in a smoke run), then light Zipf load from five teams.
+    let big_member = 9_999_999;
+    let rows = if s.real { 100_000 } else { 10_000 };
+    fill_partition(&hub, big_member, rows).await;
+    view.caught_up(Duration::from_secs(300)).await;
     let load = support::Load::start(&hub, 5000, 1.1, 100, Duration::from_millis(20)).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let target = view
@@ -331,50 +385,44 @@ async fn moves(s: &Settings, out: &mut Results) {
         ))
         .await
         .unwrap();
-    let count = if s.real { 10 } else { 2 };
-    let mut pauses = Vec::new();
-    let mut per_100k = Vec::new();
+    let big = run_move(
+        &view,
+        logical_partition(Group::Member, &big_member.to_string()),
+        target,
+    )
+    .await;
+    let to_switch = (big.cutover_ms.unwrap_or(big.updated_ms) - big.created_ms) as f64;
+    let per_100k = to_switch / big.copied.max(1) as f64 * 100_000.0;
+    let mut pauses = vec![big.pause_ms.unwrap_or(0.0)];
+    // More moves of the hot partitions, for the pause distribution.
+    let count = if s.real { 12 } else { 2 };
     for n in 1..=count {
-        let lp = logical_partition(
-            if n % 2 == 0 {
-                Group::Seller
-            } else {
-                Group::Member
-            },
-            &n.to_string(),
-        );
-        let mut request = MoveRequest::new(lp, target);
-        request.grace_ms = 0;
-        request.rows_per_s = 200_000;
-        let job = view.control.move_partition(&request).await.unwrap();
-        let done = loop {
-            let j = view.control.move_status(job.id).await.unwrap().unwrap();
-            if j.phase.is_final() {
-                break j;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        let group = if n % 2 == 0 {
+            Group::Seller
+        } else {
+            Group::Member
         };
-        assert_eq!(done.phase, MovePhase::Done);
-        pauses.push(done.pause_ms.unwrap_or(0.0));
-        let took = (done.cutover_ms.unwrap_or(done.updated_ms) - done.created_ms) as f64;
-        if done.copied > 0 {
-            per_100k.push(took / done.copied as f64 * 100_000.0);
-        }
+        let lp = logical_partition(group, &n.to_string());
+        let snapshot = view.directory.refresh().await.unwrap();
+        let from = snapshot.placement(lp).shard;
+        let to = if from == target { 0 } else { target };
+        pauses.push(run_move(&view, lp, to).await.pause_ms.unwrap_or(0.0));
     }
     let _ = load.stop().await;
     pauses.sort_by(f64::total_cmp);
     let q = |v: &[f64], p: f64| v[((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1];
-    per_100k.sort_by(f64::total_cmp);
     println!(
-        "move: {count} moves under load: write pause p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; \
-         move (to the switch) {:.0} ms per 100k rows (median)",
+        "move: a partition of {} rows to a new shard under load: {to_switch:.0} ms to the switch \
+         ({per_100k:.0} ms per 100k rows), write pause {:.1} ms; {} moves: write pause p50 \
+         {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        big.copied,
+        big.pause_ms.unwrap_or(0.0),
+        pauses.len(),
         q(&pauses, 0.5),
         q(&pauses, 0.99),
-        pauses[pauses.len() - 1],
-        per_100k.get(per_100k.len() / 2).copied().unwrap_or(0.0)
+        pauses[pauses.len() - 1]
     );
-    out.json
-        .push(json!({"id": "move", "pauses_ms": pauses, "ms_per_100k_rows": per_100k}));
+    out.json.push(json!({"id": "move", "pauses_ms": pauses, "big_rows": big.copied, "big_ms_to_switch": to_switch, "ms_per_100k_rows": per_100k}));
 }
 
 #[cfg(feature = "postgres")]
@@ -599,17 +647,35 @@ fn main() {
         .build()
         .unwrap();
     let mut results = Results::default();
+    // `DATAHUB_BENCH=g1,move` runs only those parts (for working on one figure); a partial
+    // run prints but writes nothing.
+    let only = std::env::var("DATAHUB_BENCH").ok();
+    let run = |part: &str| {
+        only.as_deref()
+            .is_none_or(|o| o.split(',').any(|p| p == part))
+    };
     runtime.block_on(async {
-        embedded(&settings, &mut results).await;
-        moves(&settings, &mut results).await;
+        if run("g1") {
+            g1(&settings, &mut results).await;
+        }
+        if run("g2") {
+            g2(&settings, &mut results).await;
+        }
+        if run("move") {
+            moves(&settings, &mut results).await;
+        }
         if real {
             #[cfg(feature = "postgres")]
-            postgres(&settings, &mut results).await;
+            if run("g3") {
+                postgres(&settings, &mut results).await;
+            }
             #[cfg(feature = "kafka")]
-            kafka(&settings, &mut results).await;
+            if run("kafka") {
+                kafka(&settings, &mut results).await;
+            }
         }
     });
-    if !real {
+    if !real || only.is_some() {
         return;
     }
     let machine = report::machine();

@@ -35,6 +35,18 @@
 //! | [`demo`] | the README's main job |
 //! | [`testing`] | throwaway PostgreSQL and Kafka-protocol brokers for tests and benchmarks |
 
+//!
+//! ## Feature flags
+//!
+//! | feature | default | what |
+//! |---|---|---|
+//! | `kafka` | off | the log on a Kafka-protocol broker (rdkafka), with the segment log as outbox |
+//! | `postgres` | off | shards on PostgreSQL (tokio-postgres, deadpool) |
+//! | `zookeeper` | off | the directory in a ZooKeeper znode; with `kafka`, listeners coordinated there |
+//!
+//! Without features everything is embedded: the segment log, SQLite shards, the directory in
+//! the `meta` SQLite file, one process (the demo).
+
 pub mod clock;
 pub mod control;
 pub mod dag;

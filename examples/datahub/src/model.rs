@@ -412,6 +412,32 @@ impl Payload {
         }
     }
 
+    /// The key's prefix and id the payload implies (`("member:", 42)` for `member:42`),
+    /// without building the string; `None` for deletes and `Unknown`.
+    pub fn natural_key_parts(&self) -> Option<(&'static str, u64)> {
+        match self {
+            Payload::Member(m) => Some(("member:", m.member_id)),
+            Payload::Seller(s) => Some(("seller:", s.seller_id)),
+            Payload::Benefit(b) => Some(("benefit:", b.benefit_id)),
+            Payload::Points(p) => Some(("points:", p.member_id)),
+            Payload::Item(i) => Some(("item:", i.item_id)),
+            Payload::Unknown | Payload::Delete(_) => None,
+        }
+    }
+
+    /// The partition id the payload implies (the member or seller id), without building the
+    /// string.
+    pub fn natural_partition_id(&self) -> Option<u64> {
+        match self {
+            Payload::Member(m) => Some(m.member_id),
+            Payload::Benefit(b) => Some(b.member_id),
+            Payload::Points(p) => Some(p.member_id),
+            Payload::Seller(s) => Some(s.seller_id),
+            Payload::Item(i) => Some(i.seller_id),
+            Payload::Unknown | Payload::Delete(_) => None,
+        }
+    }
+
     /// The partition key the payload implies (the member or seller id); `None` for deletes
     /// and `Unknown`.
     pub fn natural_partition_key(&self) -> Option<String> {

@@ -52,15 +52,23 @@ pub fn validate(event: &Event) -> Result<Group, String> {
             }
         }
         payload => {
-            let key = payload.natural_key().unwrap_or_default();
-            if event.key != key {
+            // Compared without building the expected strings: this runs for every event.
+            let (prefix, id) = payload.natural_key_parts().unwrap_or(("", 0));
+            let key_ok = event
+                .key
+                .strip_prefix(prefix)
+                .is_some_and(|rest| is_decimal(rest, id));
+            if !key_ok {
                 return Err(format!(
-                    "key `{}` does not match the payload (expected `{key}`)",
+                    "key `{}` does not match the payload (expected `{prefix}{id}`)",
                     event.key
                 ));
             }
-            let pk = payload.natural_partition_key().unwrap_or_default();
-            if event.partition_key != pk {
+            let pk_ok = payload
+                .natural_partition_id()
+                .is_some_and(|id| is_decimal(&event.partition_key, id));
+            if !pk_ok {
+                let pk = payload.natural_partition_key().unwrap_or_default();
                 return Err(format!(
                     "partition_key `{}` does not match the payload (expected `{pk}`: {} \
                      events are ordered by {} id)",
@@ -124,6 +132,14 @@ fn payload_rules(payload: &Payload) -> Result<(), String> {
             _ => Ok(()),
         },
     }
+}
+
+/// Whether `s` is `n` written in canonical decimal (digits only, no leading zero).
+fn is_decimal(s: &str, n: u64) -> bool {
+    !s.is_empty()
+        && s.bytes().all(|b| b.is_ascii_digit())
+        && (s == "0" || !s.starts_with('0'))
+        && s.parse::<u64>() == Ok(n)
 }
 
 fn nonzero(field: &str, v: u64) -> Result<(), String> {

@@ -5,8 +5,7 @@
 //! |---|---|
 //! | [`segment`] | the embedded log: segment files, CRC-checked records, an index by offset and time, torn-tail repair |
 //! | [`group_commit`] | concurrent appends share one `fdatasync` |
-//! | `kafka` | the log on a Kafka-protocol broker (feature `kafka`) |
-//! | `outbox` | the local segment log as an outbox while the broker is down, drained per partition in order (feature `kafka`) |
+//! | `kafka` | the log on a Kafka-protocol broker: topics, the consumer-group member (feature `kafka`); publishing and the outbox are in `publisher::outbox` |
 
 pub mod group_commit;
 #[cfg(feature = "kafka")]
