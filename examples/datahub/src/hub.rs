@@ -73,6 +73,27 @@ impl HubConfig {
         }
     }
 
+    /// A listener for this configuration (no pipelines yet).
+    pub(crate) fn listener(
+        &self,
+        directory: &Directory,
+        shards: &ShardSet,
+        meta: &MetaDb,
+        applied: &Arc<AppliedTracker>,
+        hot: &Arc<HotStats>,
+    ) -> Arc<Listener> {
+        Listener::new(ListenerParts {
+            config: self.listener.clone(),
+            partitions: self.log.partitions,
+            directory: directory.clone(),
+            shards: shards.clone(),
+            meta: meta.clone(),
+            applied: Arc::clone(applied),
+            hot: Arc::clone(hot),
+            holds: self.holds.clone(),
+        })
+    }
+
     /// The default shards: `count` SQLite files under `data_dir/shards`.
     pub fn sqlite_shards(&self, count: u32) -> Vec<String> {
         (0..count)
@@ -188,16 +209,7 @@ impl Hub {
         }
         let group_commit = Arc::new(GroupCommit::start(Arc::clone(&log)));
         let (listener, mover) = if config.run_listener {
-            let listener = Listener::new(ListenerParts {
-                config: config.listener.clone(),
-                partitions,
-                directory: directory.clone(),
-                shards: shards.clone(),
-                meta: meta.clone(),
-                applied: Arc::clone(&applied),
-                hot: Arc::clone(&hot),
-                holds: config.holds.clone(),
-            });
+            let listener = config.listener(&directory, &shards, &meta, &applied, &hot);
             listener
                 .start_embedded(&log)
                 .await

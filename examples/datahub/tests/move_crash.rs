@@ -49,18 +49,7 @@ async fn crash_at(point: &str) {
     let killed = Instant::now();
 
     let hub = HubProcess::start(dir.path(), &[], &[]);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let done = loop {
-        let j = view.control.move_status(job.id).await.unwrap().unwrap();
-        if j.phase.is_final() {
-            break j;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the move finished after the restart: {j:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let done = view.finish_move(job.id, Duration::from_secs(60)).await;
     let recovered = killed.elapsed();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let acked = load.stop().await;

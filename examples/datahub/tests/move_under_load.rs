@@ -23,16 +23,9 @@ async fn run_move(view: &View, lp: Lp, to: u32) -> MoveJob {
     let mut request = MoveRequest::new(lp, to);
     request.grace_ms = 500;
     let job = view.control.move_partition(&request).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let j = view.control.move_status(job.id).await.unwrap().unwrap();
-        if j.phase == MovePhase::Done {
-            return j;
-        }
-        assert_ne!(j.phase, MovePhase::RolledBack, "{j:?}");
-        assert!(Instant::now() < deadline, "move finished: {j:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let done = view.finish_move(job.id, Duration::from_secs(30)).await;
+    assert_eq!(done.phase, MovePhase::Done, "{done:?}");
+    done
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -183,18 +183,7 @@ async fn a_move_finishes_across_a_zookeeper_outage() {
     tokio::time::sleep(session * 2).await;
     let during = load.sent.load(std::sync::atomic::Ordering::Relaxed) - before;
     zk.restart().expect("ZooKeeper restarts");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let done = loop {
-        match view.control.move_status(job.id).await {
-            Ok(Some(j)) if j.phase.is_final() => break j,
-            _ => {}
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the move finished after the outage"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let done = view.finish_move(job.id, Duration::from_secs(60)).await;
     let acked = load.stop().await;
     view.caught_up(Duration::from_secs(60)).await;
     let lost = lost(&view, &acked).await;

@@ -456,6 +456,16 @@ pub enum DirectoryError {
     Rejected(String),
 }
 
+/// The document as stored (JSON: readable with `zkCli get` or `sqlite3`).
+pub(crate) fn render(state: &DirectoryState) -> Result<Vec<u8>, DirectoryError> {
+    serde_json::to_vec(state).map_err(|e| DirectoryError::Corrupt(e.to_string()))
+}
+
+/// The document read back.
+pub(crate) fn parse(data: &[u8]) -> Result<DirectoryState, DirectoryError> {
+    serde_json::from_slice(data).map_err(|e| DirectoryError::Corrupt(e.to_string()))
+}
+
 /// A store of the document: read with its version; write if the version is still the same.
 #[derive(Debug, Clone)]
 pub enum Backend {

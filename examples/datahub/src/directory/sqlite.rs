@@ -23,11 +23,11 @@ impl From<MetaError> for DirectoryError {
 }
 
 fn parse(doc: &str) -> Result<DirectoryState, DirectoryError> {
-    serde_json::from_str(doc).map_err(|e| DirectoryError::Corrupt(e.to_string()))
+    super::parse(doc.as_bytes())
 }
 
 fn render(state: &DirectoryState) -> Result<String, DirectoryError> {
-    serde_json::to_string(state).map_err(|e| DirectoryError::Corrupt(e.to_string()))
+    String::from_utf8(super::render(state)?).map_err(|e| DirectoryError::Corrupt(e.to_string()))
 }
 
 impl SqliteDirectory {

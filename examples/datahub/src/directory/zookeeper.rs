@@ -9,7 +9,7 @@ use std::time::Duration;
 use arpc::registry::zk;
 use arpc::registry::{Registry, ZooKeeper};
 
-use super::{DirectoryError, DirectoryState};
+use super::{DirectoryError, DirectoryState, parse, render};
 
 /// The directory in ZooKeeper.
 #[derive(Debug, Clone)]
@@ -20,14 +20,6 @@ pub struct ZkDirectory {
 
 fn store(e: impl std::fmt::Display) -> DirectoryError {
     DirectoryError::Store(format!("ZooKeeper: {e}"))
-}
-
-fn parse(data: &[u8]) -> Result<DirectoryState, DirectoryError> {
-    serde_json::from_slice(data).map_err(|e| DirectoryError::Corrupt(e.to_string()))
-}
-
-fn render(state: &DirectoryState) -> Result<Vec<u8>, DirectoryError> {
-    serde_json::to_vec(state).map_err(|e| DirectoryError::Corrupt(e.to_string()))
 }
 
 fn version(stat: &zk::Stat) -> u64 {

@@ -374,12 +374,7 @@ impl PartitionLog {
             return Err(io(&path)(e));
         }
         if !entries.is_empty() {
-            let mut idx = Vec::with_capacity(entries.len() * INDEX_ENTRY);
-            for e in &entries {
-                idx.extend_from_slice(&e.offset.to_le_bytes());
-                idx.extend_from_slice(&e.pos.to_le_bytes());
-                idx.extend_from_slice(&e.ts.to_le_bytes());
-            }
+            let idx = encode_index(&entries);
             let ipath = segment_path(&self.dir, active.segment.base, "idx");
             active.index_file.write_all(&idx).map_err(io(&ipath))?;
             active
@@ -487,6 +482,17 @@ impl PartitionLog {
             }
         }
     }
+}
+
+/// Index entries as the `.idx` file stores them.
+fn encode_index(entries: &[IndexEntry]) -> Vec<u8> {
+    let mut idx = Vec::with_capacity(entries.len() * INDEX_ENTRY);
+    for e in entries {
+        idx.extend_from_slice(&e.offset.to_le_bytes());
+        idx.extend_from_slice(&e.pos.to_le_bytes());
+        idx.extend_from_slice(&e.ts.to_le_bytes());
+    }
+    idx
 }
 
 fn encode_record(buf: &mut Vec<u8>, offset: u64, ts: i64, key: &[u8], value: &[u8]) {
@@ -677,12 +683,7 @@ impl Active {
             active.file.set_len(valid).map_err(io(&path))?;
             active.file.sync_all().map_err(io(&path))?;
         }
-        let mut idx = Vec::with_capacity(index.len() * INDEX_ENTRY);
-        for e in &index {
-            idx.extend_from_slice(&e.offset.to_le_bytes());
-            idx.extend_from_slice(&e.pos.to_le_bytes());
-            idx.extend_from_slice(&e.ts.to_le_bytes());
-        }
+        let idx = encode_index(&index);
         let ipath = segment_path(dir, base, "idx");
         active.index_file.write_all(&idx).map_err(io(&ipath))?;
         active.len = valid;

@@ -262,6 +262,27 @@ impl View {
         .await
     }
 
+    /// Waits (up to `timeout`) until move `id` is done or rolled back.
+    pub async fn finish_move(
+        &self,
+        id: u64,
+        timeout: Duration,
+    ) -> arpc_example_datahub::directory::MoveJob {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(j)) = self.control.move_status(id).await
+                && j.phase.is_final()
+            {
+                return j;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "move {id} finished within {timeout:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// The committed offset of `p` in the hub's meta file.
     pub async fn committed(&self, p: LogPartition) -> u64 {
         self.meta.offset(p).await.unwrap().unwrap_or(0)

@@ -22,7 +22,6 @@ use crate::directory::Directory;
 use crate::hot::HotStats;
 use crate::hub::{Hub, HubConfig, HubError};
 use crate::listener::applied::AppliedTracker;
-use crate::listener::{Listener, ListenerParts};
 use crate::log::{GroupCommit, LogConfig, LogError, SegmentLog};
 use crate::meta::MetaDb;
 use crate::mover::Mover;
@@ -215,16 +214,7 @@ pub(crate) async fn open_hub(
     )?);
     let outbox_commit = Arc::new(GroupCommit::start(Arc::clone(&outbox)));
     let (listener, member, mover) = if config.run_listener {
-        let listener = Listener::new(ListenerParts {
-            config: config.listener.clone(),
-            partitions,
-            directory: directory.clone(),
-            shards: shards.clone(),
-            meta: meta.clone(),
-            applied: Arc::clone(&applied),
-            hot: Arc::clone(&hot),
-            holds: config.holds.clone(),
-        });
+        let listener = config.listener(&directory, &shards, &meta, &applied, &hot);
         let member = Member::start(kafka, partitions, Arc::clone(&listener), assignment(config))?;
         let owner = Arc::clone(&listener);
         let mover = Mover::start(
