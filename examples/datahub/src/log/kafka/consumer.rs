@@ -2,7 +2,7 @@
 //!
 //! One `StreamConsumer` per process subscribes to both topics. A dispatcher task reads it
 //! and hands each record to its partition's bounded channel; the partition's pipeline reads
-//! that channel as its [`Source`](crate::listener::source::Source). When a channel is full
+//! that channel as its [`Source`]. When a channel is full
 //! (the pipeline is behind, or paused), the dispatcher pauses that partition in the consumer
 //! (librdkafka then stops fetching it and drops what it had prefetched) and resumes it once
 //! the channel has room, so memory stays bounded per partition and one slow partition never
