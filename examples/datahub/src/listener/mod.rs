@@ -47,8 +47,10 @@ pub struct ListenerConfig {
     pub batch_records: usize,
     /// How long a fetch waits for a fuller batch. Default 5 ms.
     pub linger: Duration,
-    /// Batches each channel between stages holds. Default 4: enough to keep every stage busy,
-    /// and it bounds memory per partition to about 8 × 4 batches.
+    /// Batches each channel between stages holds. Default 2: the write stage is the slow
+    /// one, so deeper channels only hold more events; it bounds the events in memory per
+    /// partition to about 7 × 2 batches in channels plus one in each stage (4 was the
+    /// default before: 50 MiB more at 16 partitions in the backpressure test).
     pub channel_batches: usize,
     /// Event ids remembered per partition by the dedupe stage. Default 50,000.
     pub dedupe_window: usize,
@@ -62,7 +64,7 @@ impl Default for ListenerConfig {
             id: format!("listener-{}", std::process::id()),
             batch_records: 1000,
             linger: Duration::from_millis(5),
-            channel_batches: 4,
+            channel_batches: 2,
             dedupe_window: 50_000,
             status_interval: Duration::from_millis(250),
         }

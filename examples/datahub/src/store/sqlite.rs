@@ -147,7 +147,7 @@ pub fn connect(path: &Path, durable: bool) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", if durable { "FULL" } else { "NORMAL" })?;
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-    conn.pragma_update(None, "cache_size", -65536)?;
+    conn.pragma_update(None, "cache_size", -16384)?;
     conn.pragma_update(None, "mmap_size", 256 * 1024 * 1024)?;
     Ok(conn)
 }

@@ -123,15 +123,21 @@ impl HubProcess {
         let _ = self.child.wait();
     }
 
-    /// Resident memory (KiB), from /proc.
-    pub fn rss_kib(&self) -> u64 {
+    /// Resident memory (KiB), from /proc: `(anonymous, file-backed)`. The anonymous part
+    /// is the process's own heap and stacks, where an unbounded queue would show; the
+    /// file-backed part is pages of files it maps (SQLite's mmap of the shard files), which
+    /// the kernel can drop at any time.
+    pub fn rss_kib(&self) -> (u64, u64) {
         let status =
             std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                .unwrap_or(0)
+        };
+        (field("RssAnon:"), field("RssFile:"))
     }
 
     pub async fn client(&self) -> PublisherClient {
