@@ -114,6 +114,8 @@ pub mod client;
 pub mod codec;
 pub mod context;
 pub mod descriptor;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod health;
 pub mod message;
 pub mod proto;
@@ -152,5 +154,6 @@ pub mod __private {
     pub use http_body;
     pub use prost;
     pub use serde;
+    pub use tonic;
     pub use tower;
 }

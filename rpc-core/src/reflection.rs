@@ -14,11 +14,11 @@
 use std::convert::Infallible;
 
 use http::{Request, Response};
-use hyper::body::Incoming;
 use prost_types::FileDescriptorSet;
 
 use crate::descriptor;
 use crate::schema::ServiceSchema;
+use crate::server::RequestBody;
 
 /// The full names of the two reflection services.
 pub const SERVICE_NAMES: [&str; 2] = [
@@ -29,7 +29,7 @@ pub const SERVICE_NAMES: [&str; 2] = [
 /// A reflection service (either version) as the router holds it.
 pub(crate) trait ReflectionService:
     tower::Service<
-        Request<Incoming>,
+        Request<RequestBody>,
         Response = Response<tonic::body::Body>,
         Error = Infallible,
         Future: Send + 'static,
@@ -42,7 +42,7 @@ pub(crate) trait ReflectionService:
 
 impl<S> ReflectionService for S where
     S: tower::Service<
-            Request<Incoming>,
+            Request<RequestBody>,
             Response = Response<tonic::body::Body>,
             Error = Infallible,
             Future: Send + 'static,

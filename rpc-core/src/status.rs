@@ -6,7 +6,9 @@
 //! | a message over the size limit (either direction) | `RESOURCE_EXHAUSTED` |
 //! | the deadline passed | `DEADLINE_EXCEEDED` |
 //! | a payload that does not decode | `INVALID_ARGUMENT` (request) / `INTERNAL` (response), naming codec and type |
-//! | a content-type arpc does not speak | `UNIMPLEMENTED`, listing the supported ones |
+//! | an `application/grpc+…` content-type naming a codec arpc does not have | `UNIMPLEMENTED`, listing the supported ones |
+//! | a content-type that is not gRPC at all | HTTP 415 (no gRPC status), as the gRPC over HTTP/2 specification says |
+//! | a user's layer failed | its `Status`; tower's timeout `DEADLINE_EXCEEDED`; tower's load shedding `RESOURCE_EXHAUSTED`; else `UNKNOWN` |
 //! | an unknown service or method | `UNIMPLEMENTED` |
 //! | a handler panic | `INTERNAL` (the server keeps serving) |
 //! | the blocking pool's queue is full | `RESOURCE_EXHAUSTED` |

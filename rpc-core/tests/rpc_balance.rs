@@ -82,10 +82,9 @@ async fn an_empty_registry_answers_unavailable_within_the_deadline() {
         )
         .await
         .unwrap_err();
-    assert!(
-        matches!(err.code(), Code::Unavailable | Code::DeadlineExceeded),
-        "{err}"
-    );
+    // The reason is that nothing is there to call, whichever timer notices first.
+    assert_eq!(err.code(), Code::Unavailable, "{err}");
+    assert!(err.message().contains("no instance"), "{err}");
     assert!(started.elapsed() < std::time::Duration::from_secs(2));
 }
 

@@ -96,14 +96,37 @@ async fn response_codec_follows_the_methods_size_rule() {
 #[tokio::test]
 async fn plain_grpc_content_type_is_protobuf() {
     let server = start(ProbeImpl::default()).await;
-    let (status, headers, _) = raw_call(
+    let (status, headers, body) = raw_call(
         server.addr,
         "application/grpc",
         &frame(&proto_ping("plain")),
     )
     .await;
     assert_eq!(status, 200);
+    assert_eq!(headers.get("grpc-status").unwrap(), "0", "{headers:?}");
     assert_eq!(headers.get("content-type").unwrap(), "application/grpc");
+    // The answer is one protobuf message: what a plain gRPC client reads.
+    assert_eq!(body[0], 0, "not compressed");
+    let len = u32::from_be_bytes([body[1], body[2], body[3], body[4]]) as usize;
+    assert_eq!(body.len(), 5 + len);
+    let pong: Pong = CodecKind::Proto
+        .decode(bytes::Bytes::copy_from_slice(&body[5..]))
+        .unwrap();
+    assert_eq!(pong.text, "plain");
+    assert_eq!(pong.request_codec, "proto");
+}
+
+#[tokio::test]
+async fn a_request_that_is_not_grpc_gets_http_415() {
+    let server = start(ProbeImpl::default()).await;
+    for content_type in ["application/json", "text/plain", ""] {
+        let (status, headers, body) =
+            raw_call(server.addr, content_type, &frame(&proto_ping("x"))).await;
+        assert_eq!(status, 415, "content-type `{content_type}`");
+        assert!(headers.get("grpc-status").is_none(), "{headers:?}");
+        let text = String::from_utf8_lossy(&body);
+        assert!(text.contains("application/grpc+json"), "{text}");
+    }
 }
 
 #[tokio::test]
@@ -157,19 +180,6 @@ async fn malformed_payloads_name_the_codec_and_type() {
     );
 }
 
-fn proto_ping(text: &str) -> Vec<u8> {
-    let mut buf = bytes::BytesMut::new();
-    CodecKind::Proto.encode(&ping(text), &mut buf).unwrap();
-    buf.to_vec()
-}
-
-fn frame(msg: &[u8]) -> Vec<u8> {
-    let mut v = vec![0];
-    v.extend_from_slice(&u32::try_from(msg.len()).unwrap().to_be_bytes());
-    v.extend_from_slice(msg);
-    v
-}
-
 fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::new();
@@ -197,33 +207,11 @@ async fn raw_call(
     raw_call_path(addr, "/probe.v1.Probe/Echo", content_type, body).await
 }
 
-/// A bare HTTP/2 request through hyper, to send what arpc's own client never would.
 async fn raw_call_path(
     addr: std::net::SocketAddr,
     path: &str,
     content_type: &str,
     body: &[u8],
 ) -> (u16, http::HeaderMap, Vec<u8>) {
-    use http_body_util::{BodyExt, Full};
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut send, conn) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(stream),
-    )
-    .await
-    .unwrap();
-    tokio::spawn(conn);
-    let request = http::Request::post(format!("http://{addr}{path}"))
-        .header("content-type", content_type)
-        .header("te", "trailers")
-        .body(Full::new(bytes::Bytes::copy_from_slice(body)))
-        .unwrap();
-    let response = send.send_request(request).await.unwrap();
-    let status = response.status().as_u16();
-    let mut headers = response.headers().clone();
-    let collected = response.into_body().collect().await.unwrap();
-    if let Some(trailers) = collected.trailers() {
-        headers.extend(trailers.clone());
-    }
-    (status, headers, collected.to_bytes().to_vec())
+    raw_request(addr, path, &[("content-type", content_type)], body).await
 }

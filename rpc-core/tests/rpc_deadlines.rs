@@ -31,15 +31,42 @@ async fn a_slow_handler_past_the_deadline_is_deadline_exceeded() {
 
 #[tokio::test]
 async fn the_server_enforces_grpc_timeout_itself() {
-    // The client's own timer is generous; the server's, from grpc-timeout, fires first.
+    // A bare HTTP/2 request with `grpc-timeout: 150m` and no timer on the caller's side: only
+    // the server's own enforcement can end the 2 s handler early.
+    let server = start(ProbeImpl::default()).await;
+    let started = Instant::now();
+    let (status, headers, _) = raw_request(
+        server.addr,
+        "/probe.v1.Probe/Echo",
+        &[
+            ("content-type", "application/grpc"),
+            ("grpc-timeout", "150m"),
+        ],
+        &frame(&proto_ping_sleeping("slow", 2_000)),
+    )
+    .await;
+    let waited = started.elapsed();
+    assert_eq!(status, 200);
+    assert_eq!(
+        headers.get("grpc-status").unwrap(),
+        &(Code::DeadlineExceeded as i32).to_string(),
+        "{headers:?}"
+    );
+    assert!(waited < Duration::from_millis(1_500), "{waited:?}");
+}
+
+#[tokio::test]
+async fn a_methods_default_deadline_applies_when_the_caller_sends_none() {
     let server = start(ProbeImpl::default()).await;
     let client = server.client().await;
     let mut slow = ping("slow");
     slow.sleep_ms = 2_000;
+    let started = Instant::now();
     let err = client.short(slow).await.unwrap_err();
-    // `short` has a default deadline of 100 ms and the caller sent none.
+    // `short` has a default deadline of 100 ms, the caller sent none and has no timer.
     assert_eq!(err.code(), Code::DeadlineExceeded, "{err}");
     assert!(err.message().contains("deadline passed"), "{err}");
+    assert!(started.elapsed() < Duration::from_millis(1_500));
 }
 
 #[tokio::test]
@@ -85,11 +112,24 @@ async fn a_call_made_inside_a_handler_inherits_the_remaining_deadline() {
         "backend saw {} ms",
         reply.message.deadline_ms
     );
+}
 
-    // And a slow backend fails the whole chain at the caller's deadline, not later.
-    let mut slow = ping("slow");
+#[tokio::test]
+async fn when_the_callers_deadline_passes_the_backends_work_stops_too() {
+    // The middle hop relays a `hang` of 3 s; the caller gives 200 ms. The backend's handler
+    // must be dropped long before its 3 s are up (by its own propagated deadline, or by the
+    // middle hop cancelling its call): no hop keeps working for a caller that has gone.
+    let backend_impl = ProbeImpl::default();
+    let cancelled = std::sync::Arc::clone(&backend_impl.cancelled);
+    let backend = start(backend_impl).await;
+    let middle = start(ProbeImpl {
+        downstream: Some(backend.client().await),
+        ..ProbeImpl::default()
+    })
+    .await;
+    let client = middle.client().await;
+    let mut slow = ping("hang");
     slow.sleep_ms = 3_000;
-    let started = Instant::now();
     let err = client
         .relay_with(
             slow,
@@ -98,5 +138,15 @@ async fn a_call_made_inside_a_handler_inherits_the_remaining_deadline() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::DeadlineExceeded, "{err}");
-    assert!(started.elapsed() < Duration::from_millis(1_500));
+    let started = Instant::now();
+    while !cancelled.load(std::sync::atomic::Ordering::SeqCst)
+        && started.elapsed() < Duration::from_millis(1_500)
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        cancelled.load(std::sync::atomic::Ordering::SeqCst),
+        "the backend's handler still ran {:?} after the caller's deadline",
+        started.elapsed()
+    );
 }

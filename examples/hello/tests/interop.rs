@@ -10,10 +10,8 @@
 #[path = "../../../codegen/tests/support/mod.rs"]
 mod support;
 
+mod grpcio;
 mod hello_process;
-
-use std::path::Path;
-use std::process::Command;
 
 /// Every case the client must report as passed.
 const CASES: &[&str] = &[
@@ -38,30 +36,9 @@ fn python_grpcio_client_passes_the_interop_cases() {
     let Some(python) = support::python() else {
         return;
     };
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let stubs = support::tempdir();
-    let generated = Command::new(&python)
-        .args(["-m", "grpc_tools.protoc"])
-        .arg(format!("-I{}", manifest.join("proto").display()))
-        .arg(format!("--python_out={}", stubs.display()))
-        .arg(format!("--grpc_python_out={}", stubs.display()))
-        .arg("hello.v1.proto")
-        .output()
-        .expect("grpc_tools.protoc runs");
-    assert!(
-        generated.status.success(),
-        "protoc failed: {}",
-        String::from_utf8_lossy(&generated.stderr)
-    );
-
     let server = hello_process::HelloProcess::start(&[]);
-    let addr = server.addr.clone();
-    let output = Command::new(&python)
-        .arg(manifest.join("tests/interop/client.py"))
-        .arg(&addr)
-        .arg(&stubs)
-        .output()
-        .expect("the Python client runs");
+    let output = grpcio::run_client(&python, &stubs, &server.addr, None);
     drop(server);
     let _ = std::fs::remove_dir_all(&stubs);
 
@@ -74,13 +51,10 @@ fn python_grpcio_client_passes_the_interop_cases() {
         "failed cases:\n{}\n{stderr}",
         failed.join("\n")
     );
-    let passed: Vec<_> = stdout
-        .lines()
-        .filter_map(|l| l.strip_prefix("PASS "))
-        .collect();
+    let passed = grpcio::passed(&output);
     for case in CASES {
         assert!(
-            passed.contains(case),
+            passed.iter().any(|p| p == case),
             "case `{case}` did not pass\nstdout:\n{stdout}\nstderr:\n{stderr}"
         );
     }

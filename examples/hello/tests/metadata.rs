@@ -26,7 +26,9 @@ async fn start() -> (GreeterClient, tokio::sync::oneshot::Sender<()>) {
 }
 
 fn echo_options() -> CallOptions {
-    let mut options = CallOptions::default().metadata(ECHO_INITIAL, "first");
+    let mut options = CallOptions::default()
+        .metadata(ECHO_INITIAL, "first")
+        .expect("a valid entry");
     options.metadata.insert_bin(
         ECHO_TRAILING,
         arpc::metadata::MetadataValue::from_bytes(b"\x00\xff"),
@@ -70,4 +72,17 @@ async fn an_error_carries_the_handler_metadata() {
     assert_eq!(status.message(), "try again");
     assert_eq!(status.metadata().get(ECHO_INITIAL).unwrap(), "first");
     assert!(status.metadata().get_bin(ECHO_TRAILING).is_some());
+}
+
+#[test]
+fn metadata_that_cannot_be_sent_is_an_error_not_a_silent_drop() {
+    let bad_value = CallOptions::default().metadata("x-name", "caf\u{e9}");
+    assert!(
+        bad_value.unwrap_err().to_string().contains("x-name"),
+        "names the key"
+    );
+    assert!(CallOptions::default().metadata("X Bad Key", "v").is_err());
+    assert!(CallOptions::default().metadata("x-blob-bin", "v").is_err());
+    let ok = CallOptions::default().metadata("x-name", "cafe").unwrap();
+    assert_eq!(ok.metadata.get("x-name").unwrap(), "cafe");
 }

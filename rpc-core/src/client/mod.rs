@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::{HeaderValue, Request, header};
 use tonic::metadata::MetadataMap;
 use tower::ServiceExt;
@@ -16,9 +16,8 @@ use tower::ServiceExt;
 use crate::Message;
 use crate::codec::{CodecKind, CodecPolicy, CodecSelector, CodecSet};
 use crate::context::Context;
-use crate::server::DEFAULT_MAX_MESSAGE_BYTES;
 use crate::status::{self, Status};
-use crate::wire::{self, UnaryBody};
+use crate::wire::{self, ContentType, DEFAULT_MAX_MESSAGE_BYTES, Encoding, UnaryBody};
 
 pub mod balance;
 
@@ -184,14 +183,33 @@ impl CallOptions {
         self
     }
 
-    /// Adds an ASCII metadata entry.
-    #[must_use]
-    pub fn metadata(mut self, key: &'static str, value: &str) -> Self {
-        if let Ok(value) = value.parse() {
-            self.metadata.insert(key, value);
-        }
-        self
+    /// Adds an ASCII metadata entry, sent as a request header. A key that is not a valid
+    /// lower-case header name (or ends in `-bin`, which is for binary values) or a value that
+    /// is not visible ASCII is an error, never dropped without a word.
+    pub fn metadata(mut self, key: &str, value: &str) -> Result<Self, InvalidMetadata> {
+        let invalid = |why| InvalidMetadata {
+            key: key.to_owned(),
+            why,
+        };
+        let name = tonic::metadata::AsciiMetadataKey::from_bytes(key.as_bytes())
+            .map_err(|_| invalid("the key is not a lower-case header name without `-bin`"))?;
+        // HTTP allows bytes above 0x7f in a header value; gRPC's ASCII metadata does not.
+        let visible = value.bytes().all(|b| b == b' ' || b.is_ascii_graphic());
+        let value = tonic::metadata::AsciiMetadataValue::try_from(value)
+            .ok()
+            .filter(|_| visible)
+            .ok_or_else(|| invalid("the value is not visible ASCII"))?;
+        self.metadata.insert(name, value);
+        Ok(self)
     }
+}
+
+/// A metadata entry that cannot be sent as a header.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("metadata `{key}` cannot be sent: {why}")]
+pub struct InvalidMetadata {
+    key: String,
+    why: &'static str,
 }
 
 /// A response with what the transport said about it.
@@ -257,10 +275,16 @@ pub async fn unary<Req: Message, Resp: Message>(
     let call = call(channel, method, request, options, deadline);
     match deadline {
         Some(d) => tokio::time::timeout(d, call).await.unwrap_or_else(|_| {
-            Err(Status::deadline_exceeded(format!(
-                "no response within the deadline of {d:?} (waited {:?})",
-                started.elapsed()
-            )))
+            Err(match &channel.target {
+                // Nothing to call was ever found: that, not the time, is why it failed.
+                Target::Balanced(balancer) if balancer.instance_ids().is_empty() => {
+                    no_instance(balancer)
+                }
+                _ => Status::deadline_exceeded(format!(
+                    "no response within the deadline of {d:?} (waited {:?})",
+                    started.elapsed()
+                )),
+            })
         }),
         None => call.await,
     }
@@ -273,14 +297,12 @@ async fn call<Req: Message, Resp: Message>(
     options: CallOptions,
     deadline: Option<Duration>,
 ) -> Result<Response<Resp>, Status> {
-    let mut buf = BytesMut::with_capacity(64);
-    buf.extend_from_slice(&[0; 5]);
-    let request_codec = match options.codec {
-        Some(codec) => codec.encode(request, &mut buf).map(|()| codec),
-        None => method.selector.encode(request, CodecSet::ALL, &mut buf),
-    }
-    .map_err(|e| status::encode_failed(&e))?;
-    let body = wire::encode_frame(buf, usize::MAX)?;
+    let encoding = match options.codec {
+        Some(codec) => Encoding::Fixed(codec),
+        None => Encoding::Policy(&method.selector, CodecSet::ALL),
+    };
+    let (request_codec, body) =
+        wire::encode_message(request, encoding, usize::MAX, "request message")?;
 
     let mut headers = options.metadata.into_headers();
     headers.insert(
@@ -311,25 +333,21 @@ async fn call<Req: Message, Resp: Message>(
     if parts.status != http::StatusCode::OK {
         return Err(http_status(parts.status));
     }
-    if let Some(status) = Status::from_header_map(&parts.headers)
+    if let Some(status) = wire::status::read(&parts.headers)
         && status.code() != tonic::Code::Ok
     {
         return Err(status);
     }
-    let content_type = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let codec = CodecKind::from_content_type(content_type).ok_or_else(|| {
-        Status::internal(format!(
-            "the server answered with content-type `{content_type}`, which arpc cannot read"
-        ))
-    })?;
+    let ContentType::Grpc { codec, .. } = ContentType::of(&parts.headers) else {
+        return Err(Status::internal(format!(
+            "the server answered with content-type `{}`, which arpc cannot read",
+            wire::content_type_str(&parts.headers)
+        )));
+    };
     let (message, trailers) =
         wire::read_message(body, channel.max_response_bytes, "response").await?;
     let trailers = trailers.unwrap_or_default();
-    let status = Status::from_header_map(&trailers)
+    let status = wire::status::read(&trailers)
         .ok_or_else(|| Status::internal("the response ended without a grpc-status"))?;
     if status.code() != tonic::Code::Ok {
         return Err(status);
@@ -379,16 +397,10 @@ async fn send_balanced(
     deadline: Option<Duration>,
 ) -> Result<(HttpResponse, balance::InFlight), Status> {
     let patience = deadline.unwrap_or(DISCOVERY_PATIENCE);
-    let no_instance = || {
-        Status::unavailable(format!(
-            "no instance of {} is known to the registry",
-            balancer.service()
-        ))
-    };
     let first = balancer
         .pick(None, patience)
         .await
-        .ok_or_else(no_instance)?;
+        .ok_or_else(|| no_instance(balancer))?;
     let retry_headers = method.idempotent.then(|| headers.clone());
     let failure = match send(
         &first.endpoint().channel,
@@ -433,13 +445,18 @@ async fn send_balanced(
     }
 }
 
+/// `UNAVAILABLE`: the registry knows no instance of the service.
+fn no_instance(balancer: &balance::Balancer) -> Status {
+    Status::unavailable(format!(
+        "no instance of {} is known to the registry",
+        balancer.service()
+    ))
+}
+
 /// A trailers-only `UNAVAILABLE` answer: the instance refused the call without running it
 /// (shutting down, say), so an idempotent call may go elsewhere.
 fn unavailable(response: &HttpResponse) -> bool {
-    response
-        .headers()
-        .get("grpc-status")
-        .is_some_and(|v| v.as_bytes() == b"14")
+    wire::status::code(response.headers()) == Some(tonic::Code::Unavailable)
 }
 
 /// The `arpc-accept` value of a codec set, built once per set (there are 16) rather than on

@@ -6,9 +6,9 @@
 use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::FutureExt;
-use http::{HeaderMap, HeaderValue, Request, Response, header};
+use http::{HeaderMap, Request, Response, StatusCode, header};
 use http_body::Body;
 use tonic::metadata::MetadataMap;
 
@@ -17,11 +17,10 @@ use crate::codec::{CodecKind, CodecPolicy, CodecSelector, CodecSet};
 use crate::context::{Context, ResponseMetadata};
 use crate::status::{self, Code, Status};
 use crate::wire::{self, UnaryBody};
+use crate::wire::{ContentType, Encoding};
 use crate::{Message, schema::MethodSchema};
 
-/// The default limit on a decoded message, either direction: 4 MiB, gRPC's customary
-/// default. It bounds the memory one call can make the server hold.
-pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+pub use crate::wire::DEFAULT_MAX_MESSAGE_BYTES;
 
 /// A method's run-time settings, from the macro's attributes.
 #[derive(Debug, Clone)]
@@ -35,6 +34,9 @@ pub struct MethodConfig {
     pub max_response_bytes: usize,
     /// The deadline applied when the caller sends none.
     pub default_deadline: Option<Duration>,
+    /// The limits were set for this method (`#[arpc(max_message_bytes = N)]`, or a setter of
+    /// the generated server): a server-wide limit does not change them.
+    limits_set: bool,
 }
 
 impl Default for MethodConfig {
@@ -44,6 +46,7 @@ impl Default for MethodConfig {
             max_request_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             max_response_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             default_deadline: None,
+            limits_set: false,
         }
     }
 }
@@ -64,13 +67,48 @@ impl MethodConfig {
         self
     }
 
-    /// Sets the request and response size limits.
+    /// Sets the request and response size limits of this method (a server-wide limit then
+    /// leaves them alone).
     #[must_use]
-    pub fn max_message_bytes(mut self, limit: usize) -> Self {
+    pub fn max_message_bytes(self, limit: usize) -> Self {
+        self.max_request_bytes(limit).max_response_bytes(limit)
+    }
+
+    /// Sets the request size limit of this method.
+    #[must_use]
+    pub fn max_request_bytes(mut self, limit: usize) -> Self {
         self.max_request_bytes = limit;
-        self.max_response_bytes = limit;
+        self.limits_set = true;
         self
     }
+
+    /// Sets the response size limit of this method.
+    #[must_use]
+    pub fn max_response_bytes(mut self, limit: usize) -> Self {
+        self.max_response_bytes = limit;
+        self.limits_set = true;
+        self
+    }
+
+    /// The limits that apply to a call: this method's own, or else the server's (from the
+    /// request's extensions), or else the defaults.
+    fn limits(&self, server: Option<&MessageLimits>) -> MessageLimits {
+        match server {
+            Some(server) if !self.limits_set => *server,
+            _ => MessageLimits {
+                request: self.max_request_bytes,
+                response: self.max_response_bytes,
+            },
+        }
+    }
+}
+
+/// Server-wide message limits, put in each request's extensions by `arpc::Server` for the
+/// methods that set none of their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MessageLimits {
+    pub(crate) request: usize,
+    pub(crate) response: usize,
 }
 
 /// A method ready to serve: its schema, settings and codec selector.
@@ -106,6 +144,21 @@ impl MethodRuntime {
     pub fn selector(&self) -> &CodecSelector {
         &self.selector
     }
+
+    /// This method with its own limits (`None` keeps one as it is); for the generated
+    /// server's limit setters.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn with_limits(&self, request: Option<usize>, response: Option<usize>) -> Self {
+        let mut config = self.config.clone();
+        if let Some(limit) = request {
+            config = config.max_request_bytes(limit);
+        }
+        if let Some(limit) = response {
+            config = config.max_response_bytes(limit);
+        }
+        Self::new(self.schema, config)
+    }
 }
 
 /// The peer address of a connection, put in request extensions by `arpc::Server`.
@@ -124,6 +177,8 @@ struct Prepared<Req> {
 #[derive(Debug, Clone, Copy)]
 struct Responder {
     request_codec: CodecKind,
+    /// The largest response this call may send.
+    max_response_bytes: usize,
     /// The caller sent plain `application/grpc`: answer with the same content-type.
     plain: bool,
     accepted: Option<CodecSet>,
@@ -139,24 +194,26 @@ where
 {
     let received = Instant::now();
     let (parts, body) = request.into_parts();
-    let content_type = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let Some(request_codec) = CodecKind::from_content_type(content_type) else {
-        let status = status::unsupported_content_type(content_type);
-        return Err(error_response(&status, CodecKind::Proto, true));
+    let (request_codec, plain) = match ContentType::of(&parts.headers) {
+        ContentType::Grpc { codec, plain } => (codec, plain),
+        ContentType::UnknownCodec => {
+            let status = status::unsupported_content_type(wire::content_type_str(&parts.headers));
+            return Err(error_response(&status, CodecKind::Proto, true));
+        }
+        ContentType::NotGrpc => return Err(not_grpc(wire::content_type_str(&parts.headers))),
     };
-    let plain = content_type.eq_ignore_ascii_case("application/grpc");
     let accepted = parts
         .headers
         .get(wire::ACCEPT_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(wire::parse_accept)
         .filter(|s| !s.is_empty());
+    let limits = method
+        .config
+        .limits(parts.extensions.get::<MessageLimits>());
     let responder = Responder {
         request_codec,
+        max_response_bytes: limits.response,
         plain,
         accepted,
     };
@@ -169,7 +226,7 @@ where
     let deadline = timeout.map(|t| received + t);
     let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0);
 
-    let bytes = match wire::read_message(body, method.config.max_request_bytes, "request").await {
+    let bytes = match wire::read_message(body, limits.request, "request").await {
         Ok((Some(bytes), _)) => bytes,
         Ok((None, _)) => {
             let status = Status::internal("the request carried no message");
@@ -222,33 +279,26 @@ impl Responder {
             Ok(message) => message,
             Err(status) => return self.error_with(&status, meta),
         };
-        let mut buf = BytesMut::with_capacity(64);
-        buf.extend_from_slice(&[0; 5]);
-        let codec = match self.accepted {
+        let encoding = match self.accepted {
             // The caller named what it reads: the method's policy chooses among those.
-            Some(accepted) => method.selector.encode(&message, accepted, &mut buf),
-            None => self
-                .request_codec
-                .encode(&message, &mut buf)
-                .map(|()| self.request_codec),
+            Some(accepted) => Encoding::Policy(&method.selector, accepted),
+            None => Encoding::Fixed(self.request_codec),
         };
-        let codec = match codec {
-            Ok(codec) => codec,
-            Err(e) => return self.error_with(&status::encode_failed(&e), meta),
-        };
-        let framed = match wire::encode_frame(buf, method.config.max_response_bytes) {
-            Ok(framed) => framed,
-            Err(status) => return self.error_with(&status, meta),
-        };
+        let limit = self.max_response_bytes;
+        let (codec, framed) =
+            match wire::encode_message(&message, encoding, limit, "response message") {
+                Ok(encoded) => encoded,
+                Err(status) => return self.error_with(&status, meta),
+            };
         let mut trailers = HeaderMap::with_capacity(1);
         append_metadata(&mut trailers, meta.trailers);
-        trailers.insert("grpc-status", HeaderValue::from_static("0"));
+        wire::status::write_ok(&mut trailers);
         let mut response = Response::new(UnaryBody::data_and_trailers(framed, trailers));
         let headers = response.headers_mut();
         append_metadata(headers, meta.headers);
         headers.insert(
             header::CONTENT_TYPE,
-            content_type(codec, self.plain && codec == self.request_codec),
+            wire::content_type_value(codec, self.plain && codec == self.request_codec),
         );
         response
     }
@@ -270,14 +320,6 @@ fn append_metadata(target: &mut HeaderMap, meta: MetadataMap) {
     }
 }
 
-fn content_type(codec: CodecKind, plain: bool) -> HeaderValue {
-    HeaderValue::from_static(if plain {
-        "application/grpc"
-    } else {
-        codec.content_type()
-    })
-}
-
 /// A trailers-only response carrying `status`.
 pub(crate) fn error_response(
     status: &Status,
@@ -286,10 +328,21 @@ pub(crate) fn error_response(
 ) -> Response<UnaryBody> {
     let mut response = Response::new(UnaryBody::empty());
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, content_type(codec, plain));
-    if status.add_header(headers).is_err() {
-        headers.insert("grpc-status", HeaderValue::from_static("13"));
-    }
+    headers.insert(header::CONTENT_TYPE, wire::content_type_value(codec, plain));
+    wire::status::write(headers, status);
+    response
+}
+
+/// HTTP 415 for a request that is not gRPC at all, as the gRPC over HTTP/2 specification
+/// says; the body says what the server accepts.
+fn not_grpc(content_type: &str) -> Response<UnaryBody> {
+    let status = status::unsupported_content_type(content_type);
+    let mut response = Response::new(UnaryBody::data(Bytes::from(status.message().to_owned())));
+    *response.status_mut() = StatusCode::UNSUPPORTED_MEDIA_TYPE;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     response
 }
 

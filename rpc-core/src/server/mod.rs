@@ -8,8 +8,10 @@
 //! | max concurrent streams per connection | 256 | bounded, unlike tonic's unlimited default: one client cannot open unbounded work |
 //! | locally generated resets per connection | 1024 | h2's guard against reset floods (CVE-2023-44487-style) stays on |
 //! | max header list size | 16 KiB | headers are metadata, not payload |
-//! | max message | 4 MiB per method ([`DEFAULT_MAX_MESSAGE_BYTES`]) | bounds the memory of one call; over it is `RESOURCE_EXHAUSTED` |
+//! | max message | 4 MiB each way ([`DEFAULT_MAX_MESSAGE_BYTES`]); per server with [`ServerBuilder::max_message_bytes`], per method with `#[arpc(max_message_bytes = N)]` or the generated server's `max_request_bytes`/`max_response_bytes` (a method's own limit wins) | bounds the memory of one call; over it is `RESOURCE_EXHAUSTED` |
 //! | HTTP/2 keepalive | ping every 30 s, 10 s to answer | finds dead peers behind NATs and load balancers |
+//! | concurrent connections | 10,000 | each holds buffers and a task; past the cap the server stops accepting (new connections wait in the kernel's backlog) rather than run out of memory or descriptors |
+//! | first-request timeout | 60 s | a connection that sends no request in time (a port scan, a stuck TLS handshake, a slow-loris) is closed and its slot freed; a client that connects ahead and idles longer reconnects on its next call |
 //! | blocking pool | 16 threads, queue of 64 ([`PoolConfig`]) | writes never stall reads; overload is refused, not queued without bound |
 //! | graceful shutdown | 30 s | in-flight calls finish; new connections are refused at once |
 
@@ -17,33 +19,37 @@ mod body;
 mod method;
 mod pool;
 mod router;
+mod service;
 
-pub use self::body::ResponseBody;
+pub use self::body::{BoxError, RequestBody, ResponseBody};
 pub use self::method::{
     DEFAULT_MAX_MESSAGE_BYTES, MethodConfig, MethodRuntime, PeerAddr, unary_async, unary_blocking,
     unimplemented,
 };
 pub use self::pool::{BlockingPool, JobPanicked, PoolConfig, PoolFull};
 pub use self::router::Router;
+pub use self::service::ServerService;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use http::{Request, Response};
-use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tower::Layer;
+use tower::layer::util::{Identity, Stack};
 
 use crate::schema::ServiceSchema;
 use crate::wire::UnaryBody;
 
 /// What `arpc::Server` needs of a service; implemented by the server types that
-/// `#[arpc::service]` generates (`FooServer<T>`).
+/// `#[arpc::service]` generates (`FooServer<T>`). They also implement tonic's
+/// `NamedService`, so they mount in tonic's `Routes` and, through it, in axum.
 pub trait Service:
     tower::Service<
-        Request<Incoming>,
+        Request<RequestBody>,
         Response = Response<UnaryBody>,
         Error = Infallible,
         Future: Send + 'static,
@@ -57,6 +63,32 @@ pub trait Service:
 
     /// Runs the service's write handlers on `pool` instead of the shared default pool.
     fn set_blocking_pool(&mut self, pool: BlockingPool);
+}
+
+/// What the router becomes once wrapped in a server's layers, to be served: a tower service
+/// of `RequestBody` requests answering `ResponseBody` responses, whose errors become statuses.
+pub trait Served:
+    tower::Service<
+        Request<RequestBody>,
+        Response = Response<ResponseBody>,
+        Error: Into<BoxError>,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<S> Served for S where
+    S: tower::Service<
+            Request<RequestBody>,
+            Response = Response<ResponseBody>,
+            Error: Into<BoxError>,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + 'static
+{
 }
 
 /// Entry point: `arpc::Server::builder()`.
@@ -85,10 +117,20 @@ pub struct ServerConfig {
     pub keepalive_interval: Option<Duration>,
     /// How long a keepalive ping may go unanswered before the connection is closed.
     pub keepalive_timeout: Duration,
+    /// The most connections served at once; past it the server stops accepting until one
+    /// closes.
+    pub max_connections: usize,
+    /// How long a new connection may take (TLS handshake included) to send its first
+    /// request before it is closed.
+    pub first_request_timeout: Duration,
     /// The blocking pool for write handlers.
     pub blocking: PoolConfig,
     /// How long graceful shutdown waits for in-flight calls.
     pub shutdown_grace: Duration,
+    /// The largest request message, for methods that set no limit of their own.
+    pub max_request_bytes: usize,
+    /// The largest response message, for methods that set no limit of their own.
+    pub max_response_bytes: usize,
 }
 
 impl Default for ServerConfig {
@@ -99,15 +141,20 @@ impl Default for ServerConfig {
             max_header_list_size: 16 * 1024,
             keepalive_interval: Some(Duration::from_secs(30)),
             keepalive_timeout: Duration::from_secs(10),
+            max_connections: 10_000,
+            first_request_timeout: Duration::from_secs(60),
             blocking: PoolConfig::default(),
             shutdown_grace: Duration::from_secs(30),
+            max_request_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            max_response_bytes: DEFAULT_MAX_MESSAGE_BYTES,
         }
     }
 }
 
-/// Collects services and settings; see [`Server::builder`].
-#[derive(Debug, Default)]
-pub struct ServerBuilder {
+/// Collects services, settings and layers; see [`Server::builder`].
+///
+/// `L` is the stack of the user's tower layers ([`layer`](Self::layer)) around the router.
+pub struct ServerBuilder<L = Identity> {
     config: ServerConfig,
     router: Router,
     pool: Option<BlockingPool>,
@@ -117,11 +164,42 @@ pub struct ServerBuilder {
     schemas: Vec<&'static ServiceSchema>,
     registrar: Option<std::sync::Arc<dyn arpc_registry::Registrar>>,
     advertise: Option<SocketAddr>,
+    layer: L,
     #[cfg(feature = "tls")]
     tls: Option<crate::tls::ServerTls>,
 }
 
-impl ServerBuilder {
+impl Default for ServerBuilder {
+    fn default() -> Self {
+        Self {
+            config: ServerConfig::default(),
+            router: Router::default(),
+            pool: None,
+            health: crate::health::HealthReporter::default(),
+            without_health: false,
+            without_reflection: false,
+            schemas: Vec::new(),
+            registrar: None,
+            advertise: None,
+            layer: Identity::new(),
+            #[cfg(feature = "tls")]
+            tls: None,
+        }
+    }
+}
+
+impl<L> std::fmt::Debug for ServerBuilder<L> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("config", &self.config)
+            .field("router", &self.router)
+            .field("without_health", &self.without_health)
+            .field("without_reflection", &self.without_reflection)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<L> ServerBuilder<L> {
     /// Registers every added service at the advertised address (one instance id for all).
     fn register(&self, listener: &TcpListener) -> Vec<arpc_registry::Registration> {
         let (Some(registrar), Some(addr)) = (
@@ -140,6 +218,34 @@ impl ServerBuilder {
             })
             .collect()
     }
+
+    fn limits(&self) -> method::MessageLimits {
+        method::MessageLimits {
+            request: self.config.max_request_bytes,
+            response: self.config.max_response_bytes,
+        }
+    }
+
+    /// The router of every added service, plus health and reflection unless turned off.
+    fn full_router(&self) -> Router {
+        use crate::health::HealthServer;
+        let mut router = self.router.clone();
+        let mut schemas = self.schemas.clone();
+        if !self.without_health {
+            let schema = HealthServer::<crate::health::HealthReporter>::schema();
+            router = router.add(schema.full_name, HealthServer::new(self.health.clone()));
+            schemas.push(schema);
+        }
+        if !self.without_reflection
+            && let Some((v1, v1alpha)) = crate::reflection::services(&schemas)
+        {
+            let [v1_name, v1alpha_name] = crate::reflection::SERVICE_NAMES;
+            router = router
+                .add_tonic(v1_name, v1)
+                .add_tonic(v1alpha_name, v1alpha);
+        }
+        router
+    }
 }
 
 /// The server could not start.
@@ -156,7 +262,47 @@ pub enum ServerError {
     },
 }
 
-impl ServerBuilder {
+impl<L> ServerBuilder<L> {
+    /// Wraps every call this server serves in `layer`, a tower layer: authentication,
+    /// logging, a concurrency limit, a user's own middleware. The first layer added is the
+    /// outermost, as with tower's `ServiceBuilder`. A layer sees `http::Request<RequestBody>`
+    /// (the call's peer address is in its extensions as [`PeerAddr`]) and answers
+    /// `http::Response<ResponseBody>`; an error it returns is answered as a gRPC status
+    /// (a [`Status`](crate::Status) as it is, tower's timeout `DEADLINE_EXCEEDED`, tower's
+    /// load shedding `RESOURCE_EXHAUSTED`, anything else `UNKNOWN`).
+    ///
+    /// ```
+    /// use arpc::server::RequestBody;
+    ///
+    /// // Count every call, whatever the service.
+    /// let calls = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    /// let counted = std::sync::Arc::clone(&calls);
+    /// let builder = arpc::Server::builder().layer(tower::layer::layer_fn(move |inner| {
+    ///     let counted = std::sync::Arc::clone(&counted);
+    ///     tower::util::MapRequest::new(inner, move |r: http::Request<RequestBody>| {
+    ///         counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    ///         r
+    ///     })
+    /// }));
+    /// # let _ = builder.into_service();
+    /// ```
+    pub fn layer<N>(self, layer: N) -> ServerBuilder<Stack<N, L>> {
+        ServerBuilder {
+            config: self.config,
+            router: self.router,
+            pool: self.pool,
+            health: self.health,
+            without_health: self.without_health,
+            without_reflection: self.without_reflection,
+            schemas: self.schemas,
+            registrar: self.registrar,
+            advertise: self.advertise,
+            layer: Stack::new(layer, self.layer),
+            #[cfg(feature = "tls")]
+            tls: self.tls,
+        }
+    }
+
     /// Replaces every setting.
     #[must_use]
     pub fn config(mut self, config: ServerConfig) -> Self {
@@ -176,6 +322,29 @@ impl ServerBuilder {
     #[must_use]
     pub fn max_concurrent_streams(mut self, n: u32) -> Self {
         self.config.max_concurrent_streams = n;
+        self
+    }
+
+    /// Sets the request and response size limits of every method that sets none of its own
+    /// (default 4 MiB each way).
+    #[must_use]
+    pub fn max_message_bytes(mut self, limit: usize) -> Self {
+        self.config.max_request_bytes = limit;
+        self.config.max_response_bytes = limit;
+        self
+    }
+
+    /// Sets the most connections served at once (default 10,000).
+    #[must_use]
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.config.max_connections = n.max(1);
+        self
+    }
+
+    /// Sets how long a new connection may take to send its first request (default 60 s).
+    #[must_use]
+    pub fn first_request_timeout(mut self, timeout: Duration) -> Self {
+        self.config.first_request_timeout = timeout;
         self
     }
 
@@ -251,8 +420,22 @@ impl ServerBuilder {
         self
     }
 
+    /// The whole server — every added service, health, reflection, the layers — as one
+    /// tower service over requests with any body, for mounting elsewhere or calling with
+    /// `oneshot` in a test (no socket). Health reports `SERVING` from now on.
+    pub fn into_service(self) -> ServerService<L::Service>
+    where
+        L: Layer<Router>,
+    {
+        self.health.set_all(crate::health::ServingStatus::Serving);
+        ServerService::new(self.layer.layer(self.full_router()), self.limits())
+    }
+
     /// Binds `addr` and serves until the process ends.
-    pub async fn serve(self, addr: SocketAddr) -> Result<(), ServerError> {
+    pub async fn serve(self, addr: SocketAddr) -> Result<(), ServerError>
+    where
+        L: Layer<Router, Service: Served>,
+    {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| ServerError::Bind { addr, source })?;
@@ -267,25 +450,14 @@ impl ServerBuilder {
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
-    ) {
-        use crate::health::{HealthServer, ServingStatus};
+    ) where
+        L: Layer<Router, Service: Served>,
+    {
+        use crate::health::ServingStatus;
         let config = self.config.clone();
         let health = self.health.clone();
-        let mut router = self.router.clone();
-        let mut schemas = self.schemas.clone();
-        if !self.without_health {
-            let schema = HealthServer::<crate::health::HealthReporter>::schema();
-            router = router.add(schema.full_name, HealthServer::new(health.clone()));
-            schemas.push(schema);
-        }
-        if !self.without_reflection
-            && let Some((v1, v1alpha)) = crate::reflection::services(&schemas)
-        {
-            let [v1_name, v1alpha_name] = crate::reflection::SERVICE_NAMES;
-            router = router
-                .add_tonic(v1_name, v1)
-                .add_tonic(v1alpha_name, v1alpha);
-        }
+        let service = self.layer.layer(self.full_router());
+        let limits = self.limits();
         // The listener is bound and about to be served.
         health.set_all(ServingStatus::Serving);
         let registrations = self.register(&listener);
@@ -299,7 +471,16 @@ impl ServerBuilder {
             .keep_alive_interval(config.keepalive_interval)
             .keep_alive_timeout(config.keepalive_timeout);
         let mut shutdown = std::pin::pin!(shutdown);
+        let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(config.max_connections));
         loop {
+            // A free connection slot first: at the cap, connections wait in the backlog.
+            let slot = tokio::select! {
+                slot = std::sync::Arc::clone(&slots).acquire_owned() => match slot {
+                    Ok(slot) => slot,
+                    Err(_) => break,
+                },
+                () = &mut shutdown => break,
+            };
             let (stream, peer) = tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok(conn) => conn,
@@ -312,24 +493,37 @@ impl ServerBuilder {
                 () = &mut shutdown => break,
             };
             let _ = stream.set_nodelay(true);
-            let service = hyper_util::service::TowerToHyperService::new(router.for_peer(peer));
+            let first = FirstRequest::default();
+            let service = hyper_util::service::TowerToHyperService::new(
+                first.watch(ServerService::new(service.clone(), limits).for_peer(peer)),
+            );
+            let patience = config.first_request_timeout;
             #[cfg(feature = "tls")]
             if let Some(tls) = &self.tls {
-                // The handshake runs in the connection's task, so a slow client delays no one.
+                // The handshake runs in the connection's task, so a slow client delays no one;
+                // it counts against the first-request timeout.
                 let (acceptor, http2, watcher) =
                     (tls.acceptor.clone(), http2.clone(), graceful.watcher());
                 tokio::spawn(async move {
-                    let Ok(stream) = acceptor.accept(stream).await else {
+                    let _slot = slot;
+                    let started = tokio::time::Instant::now();
+                    let Ok(Ok(stream)) =
+                        tokio::time::timeout(patience, acceptor.accept(stream)).await
+                    else {
                         return;
                     };
                     let connection = http2.serve_connection(TokioIo::new(stream), service);
-                    let _ = watcher.watch(connection).await;
+                    first
+                        .serve(watcher.watch(connection), started + patience)
+                        .await;
                 });
                 continue;
             }
             let connection = graceful.watch(http2.serve_connection(TokioIo::new(stream), service));
+            let until = tokio::time::Instant::now() + patience;
             tokio::spawn(async move {
-                let _ = connection.await;
+                let _slot = slot;
+                first.serve(connection, until).await;
             });
         }
         // Tell health checkers and the registry first, then stop accepting and drain.
@@ -342,5 +536,39 @@ impl ServerBuilder {
         .await;
         drop(listener);
         let _ = tokio::time::timeout(config.shutdown_grace, graceful.shutdown()).await;
+    }
+}
+
+type IncomingRequest = Request<hyper::body::Incoming>;
+
+/// Whether a connection has sent its first request: a connection that has not by a deadline
+/// is closed.
+#[derive(Debug, Clone, Default)]
+struct FirstRequest(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl FirstRequest {
+    /// `service`, noting the first request it is called with.
+    fn watch<S>(
+        &self,
+        service: S,
+    ) -> tower::util::MapRequest<S, impl FnMut(IncomingRequest) -> IncomingRequest + Clone + use<S>>
+    {
+        let seen = std::sync::Arc::clone(&self.0);
+        tower::util::MapRequest::new(service, move |request| {
+            seen.store(true, std::sync::atomic::Ordering::Relaxed);
+            request
+        })
+    }
+
+    /// Runs `connection`; drops it (closing the socket) if no request came by `until`.
+    async fn serve<F: Future>(self, connection: F, until: tokio::time::Instant) {
+        let mut connection = std::pin::pin!(connection);
+        tokio::select! {
+            _ = &mut connection => return,
+            () = tokio::time::sleep_until(until) => {}
+        }
+        if self.0.load(std::sync::atomic::Ordering::Relaxed) {
+            connection.await;
+        }
     }
 }

@@ -1,29 +1,28 @@
 //! [`Router`]: dispatches a request to the service named in its path
-//! (`/{package}.{Service}/{Method}`); anything else is answered `UNIMPLEMENTED`.
+//! (`/{package}.{Service}/{Method}`); anything else is answered `UNIMPLEMENTED`. It serves
+//! requests with a [`RequestBody`], so it runs the same behind a connection and in a test's
+//! `oneshot`.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_util::future::BoxFuture;
 use http::{Request, Response};
-use hyper::body::Incoming;
 use tower::ServiceExt;
 use tower::util::BoxCloneSyncService;
 
-use super::body::ResponseBody;
-use super::method::{PeerAddr, unimplemented};
+use super::body::{RequestBody, ResponseBody};
+use super::method::unimplemented;
 use crate::wire::UnaryBody;
 
-type BoxedService = BoxCloneSyncService<Request<Incoming>, Response<ResponseBody>, Infallible>;
+type BoxedService = BoxCloneSyncService<Request<RequestBody>, Response<ResponseBody>, Infallible>;
 
 /// Services by full name.
 #[derive(Clone, Default)]
 pub struct Router {
     services: Arc<HashMap<&'static str, BoxedService>>,
-    peer: Option<SocketAddr>,
 }
 
 impl std::fmt::Debug for Router {
@@ -37,7 +36,7 @@ impl Router {
     #[must_use]
     pub fn add<S>(mut self, full_name: &'static str, service: S) -> Self
     where
-        S: tower::Service<Request<Incoming>, Response = Response<UnaryBody>, Error = Infallible>
+        S: tower::Service<Request<RequestBody>, Response = Response<UnaryBody>, Error = Infallible>
             + Clone
             + Send
             + Sync
@@ -53,7 +52,7 @@ impl Router {
     pub(crate) fn add_tonic<S>(mut self, full_name: &'static str, service: S) -> Self
     where
         S: tower::Service<
-                Request<Incoming>,
+                Request<RequestBody>,
                 Response = Response<tonic::body::Body>,
                 Error = Infallible,
             > + Clone
@@ -67,17 +66,9 @@ impl Router {
         Arc::make_mut(&mut self.services).insert(full_name, BoxCloneSyncService::new(service));
         self
     }
-
-    /// This router, stamping `peer` on each request it routes.
-    pub(crate) fn for_peer(&self, peer: SocketAddr) -> Self {
-        Self {
-            services: Arc::clone(&self.services),
-            peer: Some(peer),
-        }
-    }
 }
 
-impl tower::Service<Request<Incoming>> for Router {
+impl tower::Service<Request<RequestBody>> for Router {
     type Response = Response<ResponseBody>;
     type Error = Infallible;
     type Future = BoxFuture<'static, Result<Response<ResponseBody>, Infallible>>;
@@ -86,10 +77,7 @@ impl tower::Service<Request<Incoming>> for Router {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, mut request: Request<Incoming>) -> Self::Future {
-        if let Some(peer) = self.peer {
-            request.extensions_mut().insert(PeerAddr(peer));
-        }
+    fn call(&mut self, request: Request<RequestBody>) -> Self::Future {
         let path = request.uri().path();
         let service = path
             .strip_prefix('/')

@@ -8,16 +8,18 @@ use http_body_util::BodyExt;
 
 use crate::status::{Status, too_large};
 
-const HEADER: usize = 5;
+/// The frame header: a compression flag and a four-byte length.
+pub(super) const HEADER: usize = 5;
 
 /// Frames `message` (already encoded after `HEADER` reserved bytes) in place: writes the
 /// header into the first five bytes of `buf`. `buf` must start with five placeholder bytes.
-pub(crate) fn encode_frame(mut buf: BytesMut, limit: usize) -> Result<Bytes, Status> {
+/// Over `limit` (or 4 GiB, what the header can say): `RESOURCE_EXHAUSTED` naming `what`.
+pub(crate) fn encode_frame(mut buf: BytesMut, limit: usize, what: &str) -> Result<Bytes, Status> {
     let len = buf.len() - HEADER;
     if len > limit {
-        return Err(too_large("response message", len, limit));
+        return Err(too_large(what, len, limit));
     }
-    let len32 = u32::try_from(len).map_err(|_| too_large("response message", len, limit))?;
+    let len32 = u32::try_from(len).map_err(|_| too_large(what, len, limit))?;
     let mut header = &mut buf[..HEADER];
     header.put_u8(0);
     header.put_u32(len32);
@@ -173,12 +175,12 @@ mod tests {
     fn frames_carry_the_length() {
         let mut buf = BytesMut::from(&[0u8; 5][..]);
         buf.extend_from_slice(b"abc");
-        let framed = encode_frame(buf, 10).unwrap();
+        let framed = encode_frame(buf, 10, "request message").unwrap();
         assert_eq!(&framed[..], &[0, 0, 0, 0, 3, b'a', b'b', b'c']);
         let mut buf = BytesMut::from(&[0u8; 5][..]);
         buf.extend_from_slice(&[0; 11]);
         assert_eq!(
-            encode_frame(buf, 10).unwrap_err().code(),
+            encode_frame(buf, 10, "request message").unwrap_err().code(),
             tonic::Code::ResourceExhausted
         );
     }

@@ -1,6 +1,8 @@
 //! gRPC over HTTP/2, the parts arpc handles itself for unary calls: the 5-byte message frame,
 //! the `grpc-timeout` header, codec negotiation headers, and a body of one message plus
-//! trailers. HTTP/2 itself is hyper's (server) and tonic's `Channel` (client).
+//! trailers. HTTP/2 itself is hyper's (server) and tonic's `Channel` (client). Client and
+//! server share all of it: framing (`frame`), content-type and encoding (`message`),
+//! `grpc-status` (`status`), `grpc-timeout` (`timeout`) and the accept header (here).
 //!
 //! arpc frames unary messages itself rather than through `tonic::server::Grpc` because tonic
 //! hard-wires `content-type: application/grpc` in both directions and reports oversized
@@ -9,10 +11,16 @@
 
 mod body;
 mod frame;
+mod message;
+pub(crate) mod status;
 mod timeout;
 
 pub use self::body::UnaryBody;
-pub(crate) use self::frame::{encode_frame, read_message};
+pub(crate) use self::frame::read_message;
+pub use self::message::DEFAULT_MAX_MESSAGE_BYTES;
+pub(crate) use self::message::{
+    ContentType, Encoding, content_type_str, content_type_value, encode_message,
+};
 pub(crate) use self::timeout::{format_timeout, parse_timeout};
 
 /// Request header listing the codecs the client accepts for the response, comma-separated

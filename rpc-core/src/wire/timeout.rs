@@ -8,18 +8,19 @@ pub(crate) fn parse_timeout(value: &str) -> Option<Duration> {
     if value.len() < 2 || value.len() > 9 {
         return None;
     }
-    let (digits, unit) = value.split_at(value.len() - 1);
-    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+    // Split as bytes: a value ending in a multi-byte character is malformed, not a panic.
+    let (digits, unit) = value.as_bytes().split_at(value.len() - 1);
+    if !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let n: u64 = digits.parse().ok()?;
+    let n: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
     Some(match unit {
-        "H" => Duration::from_secs(n.checked_mul(3600)?),
-        "M" => Duration::from_secs(n.checked_mul(60)?),
-        "S" => Duration::from_secs(n),
-        "m" => Duration::from_millis(n),
-        "u" => Duration::from_micros(n),
-        "n" => Duration::from_nanos(n),
+        b"H" => Duration::from_secs(n.checked_mul(3600)?),
+        b"M" => Duration::from_secs(n.checked_mul(60)?),
+        b"S" => Duration::from_secs(n),
+        b"m" => Duration::from_millis(n),
+        b"u" => Duration::from_micros(n),
+        b"n" => Duration::from_nanos(n),
         _ => return None,
     })
 }
@@ -58,7 +59,17 @@ mod tests {
         assert_eq!(parse_timeout("250m"), Some(Duration::from_millis(250)));
         assert_eq!(parse_timeout("7u"), Some(Duration::from_micros(7)));
         assert_eq!(parse_timeout("9n"), Some(Duration::from_nanos(9)));
-        for bad in ["", "m", "10", "-1m", "1x", "123456789m", "1.5S"] {
+        for bad in [
+            "",
+            "m",
+            "10",
+            "-1m",
+            "1x",
+            "123456789m",
+            "1.5S",
+            "12é",
+            "1\u{fffd}",
+        ] {
             assert_eq!(parse_timeout(bad), None, "{bad}");
         }
     }

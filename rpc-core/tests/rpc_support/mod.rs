@@ -42,13 +42,18 @@ pub trait Probe {
 
     async fn boom(&self, ping: Ping) -> Result<Pong, arpc::Status>;
 
-    /// Calls `echo` on the downstream server, making no deadline choice of its own.
+    /// Calls `echo` on the downstream server (`hang` for a ping saying "hang"), making no
+    /// deadline choice of its own.
     async fn relay(&self, ping: Ping) -> Result<Pong, arpc::Status>;
 
     fn write(&self, ping: Ping) -> Result<Pong, arpc::Status>;
 
     #[arpc(deadline_ms = 100)]
     async fn short(&self, ping: Ping) -> Result<Pong, arpc::Status>;
+
+    /// `echo` with a message limit of its own: 512 bytes each way.
+    #[arpc(max_message_bytes = 512)]
+    async fn small(&self, ping: Ping) -> Result<Pong, arpc::Status>;
 }
 
 #[derive(Default)]
@@ -113,7 +118,11 @@ impl Probe for ProbeImpl {
             .downstream
             .as_ref()
             .ok_or_else(|| arpc::Status::failed_precondition("no downstream"))?;
-        downstream.echo(ping).await
+        if ping.text == "hang" {
+            downstream.hang(ping).await
+        } else {
+            downstream.echo(ping).await
+        }
     }
 
     fn write(&self, ping: Ping) -> Result<Pong, arpc::Status> {
@@ -130,6 +139,10 @@ impl Probe for ProbeImpl {
     }
 
     async fn short(&self, ping: Ping) -> Result<Pong, arpc::Status> {
+        self.echo(ping).await
+    }
+
+    async fn small(&self, ping: Ping) -> Result<Pong, arpc::Status> {
         self.echo(ping).await
     }
 }
@@ -175,6 +188,24 @@ pub async fn start_with_pool(service: Arc<ProbeImpl>, pool: arpc::server::Blocki
     .await
 }
 
+/// Serves what `builder` holds on 127.0.0.1:0 until the returned handle is dropped.
+pub async fn serve(builder: arpc::server::ServerBuilder) -> Running {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(
+        builder
+            .shutdown_grace(Duration::from_secs(1))
+            .serve_with_incoming(listener, async {
+                let _ = stopped.await;
+            }),
+    );
+    Running {
+        addr,
+        stop: Some(stop),
+    }
+}
+
 async fn start_server(server: ProbeServer<ProbeImpl>, pool: PoolConfig) -> Running {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -200,4 +231,65 @@ pub fn ping(text: &str) -> Ping {
         reply_size: 0,
         sleep_ms: 0,
     }
+}
+
+/// `ping(text)` in protobuf, unframed.
+pub fn proto_ping(text: &str) -> Vec<u8> {
+    let mut buf = bytes::BytesMut::new();
+    arpc::codec::CodecKind::Proto
+        .encode(&ping(text), &mut buf)
+        .unwrap();
+    buf.to_vec()
+}
+
+/// `ping` with `sleep_ms`, in protobuf, unframed.
+pub fn proto_ping_sleeping(text: &str, sleep_ms: u32) -> Vec<u8> {
+    let mut p = ping(text);
+    p.sleep_ms = sleep_ms;
+    let mut buf = bytes::BytesMut::new();
+    arpc::codec::CodecKind::Proto.encode(&p, &mut buf).unwrap();
+    buf.to_vec()
+}
+
+/// A gRPC message frame around `msg` (uncompressed).
+pub fn frame(msg: &[u8]) -> Vec<u8> {
+    let mut v = vec![0];
+    v.extend_from_slice(&u32::try_from(msg.len()).unwrap().to_be_bytes());
+    v.extend_from_slice(msg);
+    v
+}
+
+/// A bare HTTP/2 POST through hyper with exactly `headers` (plus `te: trailers`), to send
+/// what arpc's own client never would; no timer of its own. The status, the headers with the
+/// trailers merged in, and the body.
+pub async fn raw_request(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, http::HeaderMap, Vec<u8>) {
+    use http_body_util::{BodyExt, Full};
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut send, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let mut request = http::Request::post(format!("http://{addr}{path}")).header("te", "trailers");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request
+        .body(Full::new(bytes::Bytes::copy_from_slice(body)))
+        .unwrap();
+    let response = send.send_request(request).await.unwrap();
+    let status = response.status().as_u16();
+    let mut headers = response.headers().clone();
+    let collected = response.into_body().collect().await.unwrap();
+    if let Some(trailers) = collected.trailers() {
+        headers.extend(trailers.clone());
+    }
+    (status, headers, collected.to_bytes().to_vec())
 }

@@ -105,7 +105,11 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
             }
             None => quote!(::core::option::Option::None),
         };
-        quote!(::arpc::server::MethodConfig::with_policy(#policy).default_deadline(#deadline))
+        let limit = m.max_message_bytes.map(|n| {
+            let n = proc_macro2::Literal::u64_unsuffixed(n);
+            quote!(.max_message_bytes(#n))
+        });
+        quote!(::arpc::server::MethodConfig::with_policy(#policy).default_deadline(#deadline) #limit)
     });
     let client_methods = model.methods.iter().zip(&paths).map(|(m, path)| {
         let policy = policy_tokens(&m.policy);
@@ -125,7 +129,10 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
         .map(|(i, m)| client_fn(i, m));
     let server_doc = format!(
         "The server of [`{trait_ident}`]: a `tower::Service<http::Request<_>>` serving \
-         `{full_name}`. Mount it in `arpc::Server`, a tonic `Router` or axum."
+         `{full_name}`. Mount it in `arpc::Server`, in tonic's `Routes` (it implements \
+         tonic's `NamedService`), or in axum (`route_service(\"/{full_name}/{{*method}}\", …)`). \
+         Outside `arpc::Server`, write handlers run on the process-wide \
+         `BlockingPool::shared_default()` unless given one with `with_blocking_pool`."
     );
     let client_doc = format!(
         "A client of `{full_name}` ([`{trait_ident}`]). Cheap to clone; clones share the \
@@ -188,6 +195,30 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
                 self
             }
 
+            /// Sets the largest request every method of this service accepts (larger ones
+            /// are answered `RESOURCE_EXHAUSTED`); it replaces the server-wide limit and the
+            /// methods' own.
+            #[must_use]
+            pub fn max_request_bytes(mut self, limit: usize) -> Self {
+                let methods: [::arpc::server::MethodRuntime; #count] = ::core::array::from_fn(|i| {
+                    self.methods[i].with_limits(::core::option::Option::Some(limit), ::core::option::Option::None)
+                });
+                self.methods = ::std::sync::Arc::new(methods);
+                self
+            }
+
+            /// Sets the largest response every method of this service sends (a larger one is
+            /// answered `RESOURCE_EXHAUSTED`); it replaces the server-wide limit and the
+            /// methods' own.
+            #[must_use]
+            pub fn max_response_bytes(mut self, limit: usize) -> Self {
+                let methods: [::arpc::server::MethodRuntime; #count] = ::core::array::from_fn(|i| {
+                    self.methods[i].with_limits(::core::option::Option::None, ::core::option::Option::Some(limit))
+                });
+                self.methods = ::std::sync::Arc::new(methods);
+                self
+            }
+
             /// The service's schema.
             pub fn schema() -> &'static ::arpc::schema::ServiceSchema {
                 #schema_fn()
@@ -246,6 +277,10 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
                     self.pool = ::core::option::Option::Some(pool);
                 }
             }
+        }
+
+        impl<T> ::arpc::__private::tonic::server::NamedService for #server<T> {
+            const NAME: &'static str = #full_name;
         }
 
         #[doc = #client_doc]

@@ -38,6 +38,7 @@ pub(crate) struct Method<'a> {
     pub(crate) response: &'a Type,
     pub(crate) policy: Policy,
     pub(crate) deadline_ms: Option<u64>,
+    pub(crate) max_message_bytes: Option<u64>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -257,6 +258,21 @@ fn method<'a>(
                 }
                 Ok(ms) => Some(ms),
             });
+    let max_message_bytes =
+        options
+            .max_message_bytes
+            .as_ref()
+            .and_then(|lit| match lit.base10_parse::<u64>() {
+                Ok(n) if (1..=u64::from(u32::MAX)).contains(&n) => Some(n),
+                _ => {
+                    diag.error(
+                        lit,
+                        "max_message_bytes is a positive number of bytes, at most 4294967295 \
+                         (a gRPC frame's length is 32 bits)",
+                    );
+                    None
+                }
+            });
     let (grpc_name, name_span) = match &options.name {
         Some(lit) => (lit.value(), lit.span()),
         None => (camel(&sig.ident), sig.ident.span()),
@@ -274,6 +290,7 @@ fn method<'a>(
         response: response?,
         policy,
         deadline_ms,
+        max_message_bytes,
     })
 }
 

@@ -27,6 +27,7 @@ pub(crate) struct Options {
     pub(crate) idempotent: Option<Span>,
     pub(crate) codec: Option<CodecOption>,
     pub(crate) deadline_ms: Option<LitInt>,
+    pub(crate) max_message_bytes: Option<LitInt>,
     pub(crate) name: Option<LitStr>,
 }
 
@@ -101,6 +102,8 @@ fn options(attrs: &[syn::Attribute], diag: &mut Diagnostics) -> Options {
                 o.name = Some(meta.value()?.parse()?);
             } else if meta.path.is_ident("deadline_ms") {
                 o.deadline_ms = Some(meta.value()?.parse()?);
+            } else if meta.path.is_ident("max_message_bytes") {
+                o.max_message_bytes = Some(meta.value()?.parse()?);
             } else if meta.path.is_ident("codec") {
                 if meta.input.peek(syn::Token![=]) {
                     o.codec = Some(CodecOption::Named(meta.value()?.parse()?));
@@ -131,7 +134,7 @@ fn options(attrs: &[syn::Attribute], diag: &mut Diagnostics) -> Options {
                 return Err(meta.error(
                     "unknown arpc method option; expected read, write, idempotent, \
                      codec = \"...\", codec(small = .., large = .., threshold = ..), \
-                     deadline_ms = N or name = \"...\"",
+                     deadline_ms = N, max_message_bytes = N or name = \"...\"",
                 ));
             }
             Ok(())

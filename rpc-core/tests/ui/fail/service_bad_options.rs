@@ -12,6 +12,10 @@ trait Svc {
     async fn other(&self, req: Req) -> Result<Req, arpc::Status>;
     #[arpc(retries = 3)]
     fn put(&self, req: Req) -> Result<Req, arpc::Status>;
+    #[arpc(max_message_bytes = 0)]
+    async fn tiny(&self, req: Req) -> Result<Req, arpc::Status>;
+    #[arpc(max_message_bytes = 5000000000)]
+    async fn huge(&self, req: Req) -> Result<Req, arpc::Status>;
 }
 
 fn main() {}

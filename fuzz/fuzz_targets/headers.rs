@@ -1,0 +1,4 @@
+//! `arpc::fuzz::headers` under libFuzzer.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| arpc::fuzz::headers(data));
