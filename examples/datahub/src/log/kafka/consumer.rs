@@ -436,6 +436,19 @@ async fn coordinate(
             }
             context.revoke(&tpl);
         }
+        // Routes (and pipelines) for the added partitions exist before the consumer fetches
+        // them: a record the dispatcher receives for a partition without a route is dropped,
+        // and the consumer's position has moved past it, so it would be lost.
+        let added: Vec<LogPartition> = wanted
+            .iter()
+            .filter(|p| !mine.contains(p))
+            .copied()
+            .collect();
+        let mut added_tpl = TopicPartitionList::new();
+        for p in &added {
+            added_tpl.add_partition(&p.group.topic(), i32::try_from(p.partition).unwrap_or(0));
+        }
+        context.assign(&added_tpl);
         let mut tpl = TopicPartitionList::new();
         for p in &wanted {
             tpl.add_partition(&p.group.topic(), i32::try_from(p.partition).unwrap_or(0));
@@ -443,18 +456,10 @@ async fn coordinate(
         // `assign` replaces the whole assignment; partitions kept restart from their
         // committed offsets, and the pipelines drop what they already had.
         if consumer.assign(&tpl).is_err() {
+            context.revoke(&added_tpl);
+            mine.retain(|p| !revoked.contains(p));
             continue;
         }
-        let added: Vec<LogPartition> = wanted
-            .iter()
-            .filter(|p| !mine.contains(p))
-            .copied()
-            .collect();
-        let mut tpl = TopicPartitionList::new();
-        for p in &added {
-            tpl.add_partition(&p.group.topic(), i32::try_from(p.partition).unwrap_or(0));
-        }
-        context.assign(&tpl);
         mine = wanted;
     }
 }
