@@ -128,8 +128,8 @@ impl Source {
 
     /// Stops (or restarts) fetching ahead while the pipeline is full.
     pub fn hold(&self, on: bool) {
-        // The segment log reads only when asked; a Kafka partition's dispatcher pauses the
-        // partition in the consumer by itself when the pipeline's channel is full.
+        // The segment log reads only when asked; librdkafka stops fetching a Kafka partition
+        // by itself once that partition's own queue holds its prefetch limit.
         let _ = (self, on);
     }
 }

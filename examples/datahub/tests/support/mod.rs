@@ -307,6 +307,9 @@ pub async fn publish(client: &PublisherClient, events: Vec<Event>, ack: Ack) -> 
         .expect("publish answers")
 }
 
+/// Where an acknowledged event went: (log partition, offset, via the outbox).
+pub type AckedAt = (u32, u64, bool);
+
 /// Publishes the five teams' events from `producers` in the background until `running`
 /// clears, recording the newest acknowledged version of every key.
 pub struct Load {
@@ -317,6 +320,9 @@ pub struct Load {
     pub via_outbox: Arc<std::sync::atomic::AtomicU64>,
     /// Publishes that failed as a whole (the hub unreachable).
     pub failed_calls: Arc<std::sync::atomic::AtomicU64>,
+    /// Where the newest acknowledged version of each key went: (log partition, offset, via
+    /// the outbox), for diagnostics.
+    pub positions: Arc<Mutex<std::collections::HashMap<String, AckedAt>>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -337,12 +343,14 @@ impl Load {
         let sent = Arc::new(AtomicU64::new(0));
         let via_outbox = Arc::new(AtomicU64::new(0));
         let failed_calls = Arc::new(AtomicU64::new(0));
+        let positions = Arc::new(Mutex::new(std::collections::HashMap::new()));
         let mut tasks = Vec::new();
         for team in Team::ALL {
             let client = hub.client().await;
             let (running, acked, sent) =
                 (Arc::clone(&running), Arc::clone(&acked), Arc::clone(&sent));
             let (outboxed, failed) = (Arc::clone(&via_outbox), Arc::clone(&failed_calls));
+            let positions = Arc::clone(&positions);
             tasks.push(tokio::spawn(async move {
                 let mut producer = Producer::new(team, keys, skew, 77);
                 while running.load(Ordering::Acquire) {
@@ -370,7 +378,14 @@ impl Load {
                                     outboxed.fetch_add(1, Ordering::Relaxed);
                                 }
                                 let v = e.source_version.unwrap_or(0);
+                                let key = k.key.clone();
                                 let entry = acked.entry(k.key.clone()).or_insert((k, 0));
+                                if v >= entry.1 {
+                                    positions
+                                        .lock()
+                                        .unwrap()
+                                        .insert(key, (r.log_partition, r.offset, r.via_outbox));
+                                }
                                 entry.1 = entry.1.max(v);
                             }
                         }
@@ -385,6 +400,7 @@ impl Load {
             sent,
             via_outbox,
             failed_calls,
+            positions,
             tasks,
         }
     }

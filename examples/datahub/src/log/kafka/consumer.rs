@@ -1,33 +1,40 @@
 //! A listener process as a member of the Kafka consumer group.
 //!
-//! One `StreamConsumer` per process subscribes to both topics. A dispatcher task reads it
-//! and hands each record to its partition's bounded channel; the partition's pipeline reads
-//! that channel as its [`Source`]. When a channel is full
-//! (the pipeline is behind, or paused), the dispatcher pauses that partition in the consumer
-//! (librdkafka then stops fetching it and drops what it had prefetched) and resumes it once
-//! the channel has room, so memory stays bounded per partition and one slow partition never
-//! holds up the others.
+//! One `StreamConsumer` per process. Every partition this process takes gets its **own
+//! queue** in librdkafka (`split_partition_queue`), read directly by that partition's
+//! pipeline as its [`Source`]; the consumer's main queue carries only events. Backpressure is
+//! librdkafka's own: it stops fetching a partition whose queue holds
+//! [`PREFETCH_KIB`] (or [`PREFETCH_RECORDS`]), so a pipeline that is behind, or paused,
+//! holds up its own partition only, and memory stays bounded per partition.
 //!
-//! Rebalances: on an assignment, pipelines start for the new partitions (each re-reads the
-//! pause state from the directory, so pauses survive a rebalance); on a revocation they stop
-//! at once and the partitions are marked as no longer owned, so nothing more is committed for
-//! them (a broker that does not fence commits by generation would otherwise accept them).
-//! Offsets are committed to the group after the shards commit; the next owner starts from
-//! there and re-applies anything after it, which the version guard makes harmless.
+//! A partition is taken in this order: its committed offset is read from the group, its
+//! queue is split off, and it is added to the assignment (`incremental_assign`) **at that
+//! offset**, which is also where its pipeline starts; so the pipeline and librdkafka agree on
+//! the first record, and partitions already held are never touched. (An earlier design
+//! routed every record through one dispatcher into per-partition channels and paused a
+//! partition in librdkafka when its channel was full; librdkafka resumed such a partition
+//! past records it had dropped at the pause, and a few acknowledged events were never
+//! applied after a failover.)
+//!
+//! Who takes which partition: see [`Assignment`]. A partition given up stops its pipeline
+//! at once and is marked as no longer owned, so nothing more is committed for it (a broker
+//! that does not fence commits by generation would otherwise accept them). Offsets are
+//! committed to the group after the shards commit; the next owner starts from there and
+//! re-applies anything after it, which the version guard makes harmless.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use rdkafka::consumer::{
-    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
-};
+use futures_util::FutureExt;
+use rdkafka::consumer::stream_consumer::StreamPartitionQueue;
+use rdkafka::consumer::{CommitMode, Consumer, DefaultConsumerContext, StreamConsumer};
 use rdkafka::error::KafkaResult;
 use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
-use tokio::sync::{mpsc, watch};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use tokio::sync::watch;
 
 use super::KafkaConfig;
 use crate::directory::{SeekTo, Snapshot};
@@ -36,122 +43,25 @@ use crate::listener::source::{Offsets, Source};
 use crate::log::{LogError, LogRecord};
 use crate::partition::{Group, LogPartition};
 
-/// Records buffered per partition between the dispatcher and the pipeline.
-const PARTITION_BUFFER: usize = 4096;
+/// Prefetched bytes librdkafka keeps per partition before it stops fetching it.
+pub const PREFETCH_KIB: u32 = 4096;
+/// Prefetched records librdkafka tries to keep per partition.
+pub const PREFETCH_RECORDS: u32 = 4096;
 
+type HubConsumer = StreamConsumer;
 type Owned = Arc<Mutex<HashSet<LogPartition>>>;
+type Ends = Arc<Mutex<HashMap<LogPartition, Arc<AtomicU64>>>>;
 
-struct Route {
-    tx: mpsc::Sender<LogRecord>,
-    overflow: VecDeque<LogRecord>,
-    paused: bool,
-    end: Arc<AtomicU64>,
+fn partition_index(p: LogPartition) -> i32 {
+    i32::try_from(p.partition).unwrap_or(0)
 }
-
-type Routes = Arc<Mutex<HashMap<LogPartition, Route>>>;
-
-enum GroupEvent {
-    Assigned(Vec<(LogPartition, mpsc::Receiver<LogRecord>, Arc<AtomicU64>)>),
-    Revoked(Vec<LogPartition>),
-}
-
-/// The consumer's context: turns rebalances into pipeline starts and stops.
-pub struct HubContext {
-    events: mpsc::UnboundedSender<GroupEvent>,
-    owned: Owned,
-    routes: Routes,
-}
-
-impl ClientContext for HubContext {}
-
-fn partitions_of(tpl: &TopicPartitionList) -> Vec<LogPartition> {
-    tpl.elements()
-        .iter()
-        .filter_map(|e| {
-            let group = Group::ALL.into_iter().find(|g| g.topic() == e.topic())?;
-            Some(LogPartition {
-                group,
-                partition: u32::try_from(e.partition()).ok()?,
-            })
-        })
-        .collect()
-}
-
-impl HubContext {
-    /// Partitions taken away: no more commits for them, no more routing, pipelines stop.
-    fn revoke(&self, tpl: &TopicPartitionList) {
-        {
-            let revoked = partitions_of(tpl);
-            if let Ok(mut owned) = self.owned.lock() {
-                for p in &revoked {
-                    owned.remove(p);
-                }
-            }
-            if let Ok(mut routes) = self.routes.lock() {
-                for p in &revoked {
-                    routes.remove(p);
-                }
-            }
-            let _ = self.events.send(GroupEvent::Revoked(revoked));
-        }
-    }
-
-    /// Partitions given: a route and a pipeline each.
-    fn assign(&self, tpl: &TopicPartitionList) {
-        {
-            let assigned = partitions_of(tpl);
-            let mut started = Vec::new();
-            if let (Ok(mut owned), Ok(mut routes)) = (self.owned.lock(), self.routes.lock()) {
-                for p in assigned {
-                    owned.insert(p);
-                    let (tx, rx) = mpsc::channel(PARTITION_BUFFER);
-                    let end = Arc::new(AtomicU64::new(0));
-                    routes.insert(
-                        p,
-                        Route {
-                            tx,
-                            overflow: VecDeque::new(),
-                            paused: false,
-                            end: Arc::clone(&end),
-                        },
-                    );
-                    started.push((p, rx, end));
-                }
-            }
-            let _ = self.events.send(GroupEvent::Assigned(started));
-        }
-    }
-}
-
-impl ConsumerContext for HubContext {
-    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(tpl) = rebalance {
-            self.revoke(tpl);
-        }
-    }
-
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Assign(tpl) = rebalance {
-            self.assign(tpl);
-        }
-    }
-
-    fn commit_callback(&self, _result: KafkaResult<()>, _offsets: &TopicPartitionList) {}
-}
-
-type HubConsumer = StreamConsumer<HubContext>;
 
 /// How partitions are shared among the listener processes.
 #[derive(Debug, Clone)]
 pub enum Assignment {
-    /// This process takes every partition (a manual assignment; offsets still committed to
-    /// the group): the embedded directory means one listener process.
+    /// This process takes every partition (offsets still committed to the group): the
+    /// embedded directory means one listener process.
     All,
-    /// The broker's consumer-group protocol (`subscribe`), for Kafka clusters. Not used with
-    /// tansu 0.6, whose group coordinator neither hands a dead member's partitions to the
-    /// others nor re-forms the group after a broker restart (both seen in this project's
-    /// tests).
-    Group,
     /// The listeners register in ZooKeeper (the registry's Curator layout, service
     /// `datahub.listener`) and each takes its share of the sorted partitions by the sorted
     /// member list; the broker keeps the log and the group's committed offsets only. Used with
@@ -196,25 +106,20 @@ impl Drop for Member {
         for t in &self.tasks {
             t.abort();
         }
-        // Leave the group cleanly, so the others get the partitions at once (the ZooKeeper
-        // registration, dropped with this, does the same for ZooKeeper assignment).
-        self.consumer.unsubscribe();
+        // Stop fetching at once (the ZooKeeper registration, dropped with this, hands the
+        // partitions to the others).
+        let _ = self.consumer.unassign();
     }
 }
 
-fn tpl_of(p: LogPartition, offset: Option<u64>) -> KafkaResult<TopicPartitionList> {
+fn tpl_of(p: LogPartition, offset: Option<Offset>) -> KafkaResult<TopicPartitionList> {
     let mut tpl = TopicPartitionList::new();
-    let partition = i32::try_from(p.partition).unwrap_or(0);
     match offset {
         Some(o) => {
-            tpl.add_partition_offset(
-                &p.group.topic(),
-                partition,
-                Offset::Offset(i64::try_from(o).unwrap_or(i64::MAX)),
-            )?;
+            tpl.add_partition_offset(&p.group.topic(), partition_index(p), o)?;
         }
         None => {
-            tpl.add_partition(&p.group.topic(), partition);
+            tpl.add_partition(&p.group.topic(), partition_index(p));
         }
     }
     Ok(tpl)
@@ -225,18 +130,20 @@ fn consumer_config(config: &KafkaConfig, group: &str) -> ClientConfig {
     c.set("bootstrap.servers", &config.brokers)
         .set("group.id", group)
         .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "false")
-        .set("partition.assignment.strategy", "range")
         .set(
             "session.timeout.ms",
             config.session_timeout.as_millis().to_string(),
         )
-        .set("heartbeat.interval.ms", "500")
         .set(
             "fetch.wait.max.ms",
             config.fetch_wait.as_millis().to_string(),
         )
+        // With split partition queues these bound each partition's prefetch.
+        .set("queued.max.messages.kbytes", PREFETCH_KIB.to_string())
+        .set("queued.min.messages", PREFETCH_RECORDS.to_string())
         .set("socket.nagle.disable", "true");
     c
 }
@@ -251,8 +158,81 @@ fn to_record(p: LogPartition, m: &BorrowedMessage<'_>) -> LogRecord {
     }
 }
 
+/// What taking and giving up partitions needs.
+struct Membership {
+    consumer: Arc<HubConsumer>,
+    listener: Arc<Listener>,
+    owned: Owned,
+    ends: Ends,
+    config: KafkaConfig,
+}
+
+impl Membership {
+    /// Takes `p`: reads its committed offset, splits its queue off, adds it to the
+    /// assignment at that offset and starts its pipeline there.
+    async fn take(&self, p: LogPartition) -> Result<(), LogError> {
+        let broker = |e: rdkafka::error::KafkaError| LogError::Broker(e.to_string());
+        let offsets = GroupOffsets {
+            consumer: Arc::clone(&self.consumer),
+            owned: Arc::clone(&self.owned),
+        };
+        let mut committed = offsets.load(p).await;
+        for _ in 0..3 {
+            if committed.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            committed = offsets.load(p).await;
+        }
+        let committed = committed.map_err(LogError::Broker)?;
+        let (start, offset) = match committed {
+            Some(o) => (o, Offset::Offset(i64::try_from(o).unwrap_or(i64::MAX))),
+            None => (0, Offset::Beginning),
+        };
+        let queue = self
+            .consumer
+            .split_partition_queue(&p.group.topic(), partition_index(p))
+            .ok_or_else(|| LogError::Config(format!("no queue for {p:?}")))?;
+        self.consumer
+            .incremental_assign(&tpl_of(p, Some(offset)).map_err(broker)?)
+            .map_err(broker)?;
+        if let Ok(mut owned) = self.owned.lock() {
+            owned.insert(p);
+        }
+        let end = Arc::new(AtomicU64::new(start));
+        if let Ok(mut ends) = self.ends.lock() {
+            ends.insert(p, Arc::clone(&end));
+        }
+        let source = PartitionSource::Member {
+            partition: p,
+            queue,
+            consumer: Arc::clone(&self.consumer),
+            next: start,
+            end,
+            config: self.config.clone(),
+        };
+        self.listener
+            .start_partition(p, Source::Kafka(source), Offsets::Kafka(offsets));
+        Ok(())
+    }
+
+    /// Gives `p` up: no more commits for it, its pipeline stops, it leaves the assignment.
+    fn give_up(&self, p: LogPartition) {
+        if let Ok(mut owned) = self.owned.lock() {
+            owned.remove(&p);
+        }
+        self.listener.stop_partition(p);
+        if let Ok(mut ends) = self.ends.lock() {
+            ends.remove(&p);
+        }
+        if let Ok(tpl) = tpl_of(p, None) {
+            let _ = self.consumer.incremental_unassign(&tpl);
+        }
+    }
+}
+
 impl Member {
-    /// Joins the group and starts pipelines in `listener` for the partitions it is given.
+    /// Joins the group and starts pipelines in `listener` for the partitions it takes.
     /// Must be called inside a tokio runtime.
     pub fn start(
         config: &KafkaConfig,
@@ -260,44 +240,43 @@ impl Member {
         listener: Arc<Listener>,
         assignment: Assignment,
     ) -> Result<Self, LogError> {
-        let (events, mut event_rx) = mpsc::unbounded_channel();
-        let owned: Owned = Arc::default();
-        let routes: Routes = Arc::default();
-        let context = HubContext {
-            events,
-            owned: Arc::clone(&owned),
-            routes: Arc::clone(&routes),
-        };
         let consumer: Arc<HubConsumer> = Arc::new(
             consumer_config(config, &config.group)
-                .create_with_context(context)
+                .create()
                 .map_err(|e| LogError::Broker(e.to_string()))?,
         );
-        let mut registration = None;
-        let mut coordinator = None;
+        let membership = Arc::new(Membership {
+            consumer: Arc::clone(&consumer),
+            listener,
+            owned: Arc::default(),
+            ends: Arc::default(),
+            config: config.clone(),
+        });
         let all: Vec<LogPartition> = Group::ALL
             .into_iter()
             .flat_map(|group| {
                 (0..partitions).map(move |partition| LogPartition { group, partition })
             })
             .collect();
-        match assignment {
+        let mut registration = None;
+        let coordinator = match assignment {
             Assignment::All => {
-                let mut tpl = TopicPartitionList::new();
-                for p in &all {
-                    tpl.add_partition(&p.group.topic(), i32::try_from(p.partition).unwrap_or(0));
-                }
-                consumer
-                    .assign(&tpl)
-                    .map_err(|e| LogError::Broker(e.to_string()))?;
-                consumer.context().assign(&tpl);
-            }
-            Assignment::Group => {
-                let topics: Vec<String> = Group::ALL.iter().map(|g| g.topic()).collect();
-                let names: Vec<&str> = topics.iter().map(String::as_str).collect();
-                consumer
-                    .subscribe(&names)
-                    .map_err(|e| LogError::Broker(e.to_string()))?;
+                let membership = Arc::clone(&membership);
+                tokio::spawn(async move {
+                    let mut pending = all;
+                    while !pending.is_empty() {
+                        let mut failed = Vec::new();
+                        for p in pending {
+                            if membership.take(p).await.is_err() {
+                                failed.push(p);
+                            }
+                        }
+                        pending = failed;
+                        if !pending.is_empty() {
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                    }
+                })
             }
             Assignment::ZooKeeper(registry) => {
                 use arpc::registry::Registrar;
@@ -307,71 +286,20 @@ impl Member {
                 );
                 let id = me.id.clone();
                 registration = Some(registry.register(me));
-                let all: Vec<LogPartition> = Group::ALL
-                    .into_iter()
-                    .flat_map(|group| {
-                        (0..partitions).map(move |partition| LogPartition { group, partition })
-                    })
-                    .collect();
-                coordinator = Some(tokio::spawn(coordinate(
-                    registry,
-                    id,
-                    all,
-                    Arc::clone(&consumer),
-                )));
+                tokio::spawn(coordinate(registry, id, all, Arc::clone(&membership)))
             }
-        }
-
-        let dispatcher = {
-            let (consumer, routes) = (Arc::clone(&consumer), Arc::clone(&routes));
-            tokio::spawn(async move { dispatch(consumer, routes).await })
         };
-        let relief = {
-            let (consumer, routes) = (Arc::clone(&consumer), Arc::clone(&routes));
-            tokio::spawn(async move { relieve(consumer, routes).await })
+        let events = {
+            let consumer = Arc::clone(&consumer);
+            tokio::spawn(async move { serve_events(consumer).await })
         };
         let watermarks = {
-            let (consumer, routes) = (Arc::clone(&consumer), Arc::clone(&routes));
-            tokio::spawn(async move { watermarks(consumer, routes).await })
+            let (consumer, ends) = (Arc::clone(&consumer), Arc::clone(&membership.ends));
+            tokio::spawn(async move { watermarks(consumer, ends).await })
         };
-        let rebalances = {
-            let consumer = Arc::clone(&consumer);
-            let config = config.clone();
-            tokio::spawn(async move {
-                while let Some(event) = event_rx.recv().await {
-                    match event {
-                        GroupEvent::Revoked(ps) => {
-                            for p in ps {
-                                listener.stop_partition(p);
-                            }
-                        }
-                        GroupEvent::Assigned(ps) => {
-                            for (p, rx, end) in ps {
-                                let offsets = Offsets::Kafka(GroupOffsets {
-                                    consumer: Arc::clone(&consumer),
-                                    owned: Arc::clone(&owned),
-                                });
-                                let start = offsets.load(p).await.ok().flatten().unwrap_or(0);
-                                let source = PartitionSource::Member {
-                                    partition: p,
-                                    rx,
-                                    consumer: Arc::clone(&consumer),
-                                    next: start,
-                                    end,
-                                    config: config.clone(),
-                                };
-                                listener.start_partition(p, Source::Kafka(source), offsets);
-                            }
-                        }
-                    }
-                }
-            })
-        };
-        let mut tasks = vec![dispatcher, relief, watermarks, rebalances];
-        tasks.extend(coordinator);
         Ok(Self {
             consumer,
-            tasks,
+            tasks: vec![coordinator, events, watermarks],
             _registration: registration,
         })
     }
@@ -380,14 +308,13 @@ impl Member {
 /// The service name listeners register under in ZooKeeper.
 pub const LISTENER_SERVICE: &str = "datahub.listener";
 
-/// Follows the listeners registered in ZooKeeper and assigns this member its share, through
-/// the same rebalance path the group protocol uses (revoke what is no longer ours, then
-/// assign what is new).
+/// Follows the listeners registered in ZooKeeper and takes this member's share: gives up
+/// what is no longer its own first, then takes what is new (retrying any it could not take).
 async fn coordinate(
     registry: arpc::registry::ZooKeeper,
     me: String,
     all: Vec<LogPartition>,
-    consumer: Arc<HubConsumer>,
+    membership: Arc<Membership>,
 ) {
     use arpc::registry::Change;
     use arpc::registry::Discovery;
@@ -395,14 +322,25 @@ async fn coordinate(
     let mut changes = registry.discover(LISTENER_SERVICE);
     let mut members: HashSet<String> = HashSet::new();
     let mut mine: Vec<LogPartition> = Vec::new();
+    let mut wanted: Vec<LogPartition> = Vec::new();
     loop {
-        // Take the changes that arrive together, then settle once.
-        let first = match changes.next().await {
-            Some(Ok(c)) => c,
-            Some(Err(_)) => continue,
-            None => return,
+        // Take the changes that arrive together, then settle once; while a partition could
+        // not be taken, look again shortly even without a change.
+        let retry = mine.len() != wanted.len();
+        let first = if retry {
+            match tokio::time::timeout(Duration::from_secs(1), changes.next()).await {
+                Ok(Some(Ok(c))) => Some(c),
+                Ok(Some(Err(_))) | Err(_) => None,
+                Ok(None) => return,
+            }
+        } else {
+            match changes.next().await {
+                Some(Ok(c)) => Some(c),
+                Some(Err(_)) => continue,
+                None => return,
+            }
         };
-        let mut batch = vec![first];
+        let mut batch: Vec<Change> = first.into_iter().collect();
         while let Ok(Some(Ok(c))) =
             tokio::time::timeout(Duration::from_millis(200), changes.next()).await
         {
@@ -419,151 +357,43 @@ async fn coordinate(
             }
         }
         let list: Vec<String> = members.iter().cloned().collect();
-        let wanted = share(&all, &list, &me);
-        if wanted == mine {
-            continue;
-        }
-        let revoked: Vec<LogPartition> = mine
-            .iter()
-            .filter(|p| !wanted.contains(p))
-            .copied()
-            .collect();
-        let context = consumer.context();
-        if !revoked.is_empty() {
-            let mut tpl = TopicPartitionList::new();
-            for p in &revoked {
-                tpl.add_partition(&p.group.topic(), i32::try_from(p.partition).unwrap_or(0));
+        wanted = share(&all, &list, &me);
+        for p in mine.clone() {
+            if !wanted.contains(&p) {
+                membership.give_up(p);
+                mine.retain(|q| *q != p);
             }
-            context.revoke(&tpl);
         }
-        // Routes (and pipelines) for the added partitions exist before the consumer fetches
-        // them: a record the dispatcher receives for a partition without a route is dropped,
-        // and the consumer's position has moved past it, so it would be lost.
-        let added: Vec<LogPartition> = wanted
-            .iter()
-            .filter(|p| !mine.contains(p))
-            .copied()
-            .collect();
-        let mut added_tpl = TopicPartitionList::new();
-        for p in &added {
-            added_tpl.add_partition(&p.group.topic(), i32::try_from(p.partition).unwrap_or(0));
+        for p in wanted.clone() {
+            if !mine.contains(&p) && membership.take(p).await.is_ok() {
+                mine.push(p);
+            }
         }
-        context.assign(&added_tpl);
-        let mut tpl = TopicPartitionList::new();
-        for p in &wanted {
-            tpl.add_partition(&p.group.topic(), i32::try_from(p.partition).unwrap_or(0));
-        }
-        // `assign` replaces the whole assignment; partitions kept restart from their
-        // committed offsets, and the pipelines drop what they already had.
-        if consumer.assign(&tpl).is_err() {
-            context.revoke(&added_tpl);
-            mine.retain(|p| !revoked.contains(p));
-            continue;
-        }
-        mine = wanted;
     }
 }
 
-/// Reads the consumer and routes records to their partitions' channels; a full channel
-/// pauses the partition in the consumer (the record is kept aside).
-async fn dispatch(consumer: Arc<HubConsumer>, routes: Routes) {
+/// Serves the consumer's main queue (errors, statistics). Records never arrive there: each
+/// partition's queue is split off before the partition is assigned.
+async fn serve_events(consumer: Arc<HubConsumer>) {
     loop {
-        let Ok(message) = consumer.recv().await else {
+        if consumer.recv().await.is_err() {
             tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
-        };
-        let Some(group) = Group::ALL
-            .into_iter()
-            .find(|g| g.topic() == message.topic())
-        else {
-            continue;
-        };
-        let p = LogPartition {
-            group,
-            partition: u32::try_from(message.partition()).unwrap_or(0),
-        };
-        let record = to_record(p, &message);
-        drop(message);
-        let mut pause = false;
-        if let Ok(mut routes) = routes.lock()
-            && let Some(route) = routes.get_mut(&p)
-        {
-            route.end.fetch_max(record.offset + 1, Ordering::Relaxed);
-            if route.overflow.is_empty() {
-                if let Err(mpsc::error::TrySendError::Full(r)) = route.tx.try_send(record) {
-                    route.overflow.push_back(r);
-                }
-            } else {
-                route.overflow.push_back(record);
-            }
-            if !route.overflow.is_empty() && !route.paused {
-                route.paused = true;
-                pause = true;
-            }
-        }
-        if pause && let Ok(tpl) = tpl_of(p, None) {
-            let _ = consumer.pause(&tpl);
-        }
-    }
-}
-
-/// Moves kept-aside records into their channels as room appears, and resumes partitions
-/// whose backlog is gone.
-async fn relieve(consumer: Arc<HubConsumer>, routes: Routes) {
-    loop {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        let mut resume = Vec::new();
-        if let Ok(mut routes) = routes.lock() {
-            for (p, route) in routes.iter_mut() {
-                while let Some(r) = route.overflow.pop_front() {
-                    match route.tx.try_send(r) {
-                        Ok(()) => {}
-                        Err(
-                            mpsc::error::TrySendError::Full(r)
-                            | mpsc::error::TrySendError::Closed(r),
-                        ) => {
-                            route.overflow.push_front(r);
-                            break;
-                        }
-                    }
-                }
-                if route.paused
-                    && route.overflow.is_empty()
-                    && route.tx.capacity() > PARTITION_BUFFER / 2
-                {
-                    route.paused = false;
-                    resume.push(*p);
-                }
-            }
-        }
-        for p in resume {
-            if let Ok(tpl) = tpl_of(p, None) {
-                let _ = consumer.resume(&tpl);
-            }
         }
     }
 }
 
 /// Keeps each owned partition's end offset current (for lag), from the broker's watermarks.
-async fn watermarks(consumer: Arc<HubConsumer>, routes: Routes) {
+async fn watermarks(consumer: Arc<HubConsumer>, ends: Ends) {
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let owned: Vec<(LogPartition, Arc<AtomicU64>)> = routes
+        let owned: Vec<(LogPartition, Arc<AtomicU64>)> = ends
             .lock()
-            .map(|r| {
-                r.iter()
-                    .map(|(p, route)| (*p, Arc::clone(&route.end)))
-                    .collect()
-            })
+            .map(|e| e.iter().map(|(p, end)| (*p, Arc::clone(end))).collect())
             .unwrap_or_default();
         for (p, end) in owned {
             let c = Arc::clone(&consumer);
             let high = tokio::task::spawn_blocking(move || {
-                c.fetch_watermarks(
-                    &p.group.topic(),
-                    i32::try_from(p.partition).unwrap_or(0),
-                    Duration::from_secs(2),
-                )
+                c.fetch_watermarks(&p.group.topic(), partition_index(p), Duration::from_secs(2))
             })
             .await;
             if let Ok(Ok((_, high))) = high {
@@ -579,8 +409,8 @@ pub enum PartitionSource {
     Member {
         /// The partition.
         partition: LogPartition,
-        /// Records from the dispatcher.
-        rx: mpsc::Receiver<LogRecord>,
+        /// The partition's own queue in librdkafka.
+        queue: StreamPartitionQueue<DefaultConsumerContext>,
         /// The consumer (for seeks and offset look-ups).
         consumer: Arc<HubConsumer>,
         /// The next offset expected.
@@ -643,21 +473,33 @@ impl PartitionSource {
         directory: &mut watch::Receiver<Arc<Snapshot>>,
     ) -> Result<Vec<LogRecord>, LogError> {
         match self {
-            PartitionSource::Member { rx, next, .. } => {
+            PartitionSource::Member {
+                partition,
+                queue,
+                next,
+                end,
+                ..
+            } => {
+                let p = *partition;
                 let mut out = Vec::new();
-                take(rx, &mut out, next, max);
+                take(queue, p, &mut out, next, max);
                 if out.is_empty() && wait {
                     tokio::select! {
-                        r = rx.recv() => if let Some(r) = r { accept(r, &mut out, next) },
+                        r = queue.recv() => if let Ok(m) = r {
+                            let record = to_record(p, &m);
+                            drop(m);
+                            accept(record, &mut out, next);
+                        },
                         _ = directory.changed() => return Ok(out),
                         () = tokio::time::sleep(Duration::from_millis(200)) => return Ok(out),
                     }
-                    take(rx, &mut out, next, max);
+                    take(queue, p, &mut out, next, max);
                 }
                 if wait && !out.is_empty() && out.len() < max && !linger.is_zero() {
                     tokio::time::sleep(linger).await;
-                    take(rx, &mut out, next, max);
+                    take(queue, p, &mut out, next, max);
                 }
+                end.fetch_max(*next, Ordering::Relaxed);
                 Ok(out)
             }
             PartitionSource::Assigned {
@@ -718,13 +560,12 @@ impl PartitionSource {
         .map_err(|_| LogError::Closed)?
     }
 
-    /// Moves to `offset`: the consumer seeks, and records before it still in the channel are
-    /// dropped.
+    /// Moves to `offset`: the consumer seeks (librdkafka drops what it had fetched before the
+    /// seek), and records before `offset` are dropped as they arrive.
     pub async fn seek(&mut self, offset: u64) -> Result<(), LogError> {
         match self {
             PartitionSource::Member {
                 partition,
-                rx,
                 consumer,
                 next,
                 ..
@@ -742,7 +583,6 @@ impl PartitionSource {
                 .await
                 .map_err(|_| LogError::Closed)?
                 .map_err(|e| LogError::Broker(e.to_string()))?;
-                while rx.try_recv().is_ok() {}
                 *next = offset;
                 Ok(())
             }
@@ -770,7 +610,11 @@ impl PartitionSource {
         let consumer: StreamConsumer = consumer_config(config, &group)
             .create()
             .map_err(|e| LogError::Broker(e.to_string()))?;
-        let tpl = tpl_of(p, Some(offset)).map_err(|e| LogError::Broker(e.to_string()))?;
+        let tpl = tpl_of(
+            p,
+            Some(Offset::Offset(i64::try_from(offset).unwrap_or(i64::MAX))),
+        )
+        .map_err(|e| LogError::Broker(e.to_string()))?;
         consumer
             .assign(&tpl)
             .map_err(|e| LogError::Broker(e.to_string()))?;
@@ -793,12 +637,22 @@ fn self_partition(m: &BorrowedMessage<'_>) -> LogPartition {
     }
 }
 
-/// Takes what is in the channel now, up to `max`.
-fn take(rx: &mut mpsc::Receiver<LogRecord>, out: &mut Vec<LogRecord>, next: &mut u64, max: usize) {
+/// Takes what is in the partition's queue now, up to `max`.
+fn take(
+    queue: &StreamPartitionQueue<DefaultConsumerContext>,
+    p: LogPartition,
+    out: &mut Vec<LogRecord>,
+    next: &mut u64,
+    max: usize,
+) {
     while out.len() < max {
-        match rx.try_recv() {
-            Ok(r) => accept(r, out, next),
-            Err(_) => return,
+        match queue.recv().now_or_never() {
+            Some(Ok(m)) => {
+                let record = to_record(p, &m);
+                drop(m);
+                accept(record, out, next);
+            }
+            Some(Err(_)) | None => return,
         }
     }
 }
@@ -855,7 +709,11 @@ impl GroupOffsets {
         if !owned {
             return Ok(());
         }
-        let tpl = tpl_of(p, Some(next)).map_err(|e| e.to_string())?;
+        let tpl = tpl_of(
+            p,
+            Some(Offset::Offset(i64::try_from(next).unwrap_or(i64::MAX))),
+        )
+        .map_err(|e| e.to_string())?;
         self.consumer
             .commit(&tpl, CommitMode::Async)
             .map_err(|e| e.to_string())
