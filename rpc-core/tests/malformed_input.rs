@@ -14,6 +14,20 @@ fn encode(codec: CodecKind, msg: &Containers) -> Bytes {
     buf.freeze()
 }
 
+/// Whether `prefix` is a whole number of top-level protobuf fields.
+fn on_field_boundary(mut prefix: &[u8]) -> bool {
+    use prost::encoding::{DecodeContext, decode_key, skip_field};
+    while !prefix.is_empty() {
+        let Ok((tag, wire_type)) = decode_key(&mut prefix) else {
+            return false;
+        };
+        if skip_field(wire_type, tag, &mut prefix, DecodeContext::default()).is_err() {
+            return false;
+        }
+    }
+    true
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
@@ -29,16 +43,20 @@ proptest! {
     }
 
     #[test]
-    fn truncated_messages_never_decode_to_the_original(msg in containers(), cut in any::<prop::sample::Index>()) {
+    fn truncated_messages_are_refused_unless_cut_between_protobuf_fields(msg in containers(), cut in any::<prop::sample::Index>()) {
         for codec in CodecKind::ALL {
             let full = encode(codec, &msg);
             let at = cut.index(full.len());
             let result = codec.decode::<Containers>(full.slice(..at));
             match codec {
                 // Protobuf has no end marker: a cut on a field boundary is a valid, shorter
-                // message. It must still differ from the original (gRPC framing carries the
-                // length that catches truncation).
-                CodecKind::Proto => prop_assert!(result.map_or(true, |m| m != msg)),
+                // message (gRPC framing carries the length that catches truncation), and when
+                // the fields cut off held defaults it even equals the original. A cut inside a
+                // field must fail.
+                CodecKind::Proto => prop_assert!(
+                    result.is_err() || on_field_boundary(&full[..at]),
+                    "proto accepted a cut inside a field at {} of {} bytes", at, full.len()
+                ),
                 // The self-delimiting formats must notice.
                 _ => prop_assert!(result.is_err(), "{} accepted {} of {} bytes", codec, at, full.len()),
             }
