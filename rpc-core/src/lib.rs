@@ -118,6 +118,8 @@ pub mod descriptor;
 pub mod fuzz;
 pub mod health;
 pub mod message;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod proto;
 pub mod reflection;
 pub mod schema;

@@ -161,6 +161,45 @@ impl MethodRuntime {
     }
 }
 
+/// What an arpc method says about a call it answered, in the response's extensions, for
+/// layers (metrics, tracing) to read: the method and the sizes of the framed messages
+/// (0 for a message that was not read or not sent).
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct CallInfo {
+    /// The method's path, `/package.Service/Method`.
+    pub method: &'static str,
+    /// The request's framed size in bytes.
+    pub request_bytes: usize,
+    /// The response's framed size in bytes.
+    pub response_bytes: usize,
+}
+
+impl CallInfo {
+    /// The service's full name (`package.Service`).
+    pub fn service(&self) -> &'static str {
+        self.method
+            .strip_prefix('/')
+            .and_then(|p| p.split_once('/'))
+            .map_or(self.method, |(service, _)| service)
+    }
+}
+
+/// Puts the call's [`CallInfo`] in `response`.
+fn with_info(
+    method: &MethodRuntime,
+    request_bytes: usize,
+    mut response: Response<UnaryBody>,
+) -> Response<UnaryBody> {
+    let info = CallInfo {
+        method: method.schema.path,
+        request_bytes,
+        response_bytes: response.body().data_len(),
+    };
+    response.extensions_mut().insert(info);
+    response
+}
+
 /// The peer address of a connection, put in request extensions by `arpc::Server`.
 #[derive(Debug, Clone, Copy)]
 pub struct PeerAddr(pub std::net::SocketAddr);
@@ -187,6 +226,7 @@ struct Responder {
 async fn prepare<Req: Message, B>(
     method: &MethodRuntime,
     request: Request<B>,
+    request_bytes: &mut usize,
 ) -> Result<Prepared<Req>, Response<UnaryBody>>
 where
     B: Body<Data = Bytes>,
@@ -227,7 +267,10 @@ where
     let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0);
 
     let bytes = match wire::read_message(body, limits.request, "request").await {
-        Ok((Some(bytes), _)) => bytes,
+        Ok((Some(bytes), _)) => {
+            *request_bytes = bytes.len() + wire::FRAME_HEADER_BYTES;
+            bytes
+        }
         Ok((None, _)) => {
             let status = Status::internal("the request carried no message");
             return Err(responder.error(&status));
@@ -391,9 +434,10 @@ where
     F: FnOnce(Req) -> Fut,
     Fut: Future<Output = Result<Resp, Status>>,
 {
-    let prepared = match prepare::<Req, B>(method, request).await {
+    let mut request_bytes = 0;
+    let prepared = match prepare::<Req, B>(method, request, &mut request_bytes).await {
         Ok(p) => p,
-        Err(response) => return response,
+        Err(response) => return with_info(method, request_bytes, response),
     };
     let Prepared {
         message,
@@ -406,7 +450,8 @@ where
         .scope(AssertUnwindSafe(handler(message)).catch_unwind())
         .map(|r| r.unwrap_or_else(|_| Err(panicked())));
     let result = within(deadline, run).await;
-    responder.respond(method, result, handle.take_response_metadata())
+    let response = responder.respond(method, result, handle.take_response_metadata());
+    with_info(method, request_bytes, response)
 }
 
 /// Serves a write method: the handler runs on `pool`. A full pool answers
@@ -425,9 +470,10 @@ where
     B::Error: std::fmt::Display,
     F: FnOnce(Req) -> Result<Resp, Status> + Send + 'static,
 {
-    let prepared = match prepare::<Req, B>(method, request).await {
+    let mut request_bytes = 0;
+    let prepared = match prepare::<Req, B>(method, request, &mut request_bytes).await {
         Ok(p) => p,
-        Err(response) => return response,
+        Err(response) => return with_info(method, request_bytes, response),
     };
     let Prepared {
         message,
@@ -447,11 +493,13 @@ where
     let waiting = match pool.try_spawn(job) {
         Ok(waiting) => waiting,
         Err(full) => {
-            return responder.error(&Status::new(Code::ResourceExhausted, full.to_string()));
+            let status = Status::new(Code::ResourceExhausted, full.to_string());
+            return with_info(method, request_bytes, responder.error(&status));
         }
     };
     let run = waiting.map(|r| r.unwrap_or_else(|_| Err(panicked())));
     let result = within(deadline, run).await;
     // A handler still running past the deadline may set metadata later; it is not sent.
-    responder.respond(method, result, handle.take_response_metadata())
+    let response = responder.respond(method, result, handle.take_response_metadata());
+    with_info(method, request_bytes, response)
 }

@@ -23,10 +23,11 @@ mod service;
 
 pub use self::body::{BoxError, RequestBody, ResponseBody};
 pub use self::method::{
-    DEFAULT_MAX_MESSAGE_BYTES, MethodConfig, MethodRuntime, PeerAddr, unary_async, unary_blocking,
-    unimplemented,
+    CallInfo, DEFAULT_MAX_MESSAGE_BYTES, MethodConfig, MethodRuntime, PeerAddr, unary_async,
+    unary_blocking, unimplemented,
 };
 pub use self::pool::{BlockingPool, JobPanicked, PoolConfig, PoolFull};
+pub use self::router::RoutedService;
 pub use self::router::Router;
 pub use self::service::ServerService;
 
@@ -151,6 +152,17 @@ impl Default for ServerConfig {
     }
 }
 
+/// Aborts a task when dropped.
+#[cfg(feature = "metrics")]
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+#[cfg(feature = "metrics")]
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Collects services, settings and layers; see [`Server::builder`].
 ///
 /// `L` is the stack of the user's tower layers ([`layer`](Self::layer)) around the router.
@@ -167,6 +179,12 @@ pub struct ServerBuilder<L = Identity> {
     layer: L,
     #[cfg(feature = "tls")]
     tls: Option<crate::tls::ServerTls>,
+    /// Registries that report this server's blocking pool.
+    #[cfg(feature = "metrics")]
+    metrics: Vec<crate::metrics::Metrics>,
+    /// Where [`serve`](Self::serve) also serves the metrics text.
+    #[cfg(feature = "metrics")]
+    metrics_addr: Option<(SocketAddr, crate::metrics::Metrics)>,
 }
 
 impl Default for ServerBuilder {
@@ -184,6 +202,10 @@ impl Default for ServerBuilder {
             layer: Identity::new(),
             #[cfg(feature = "tls")]
             tls: None,
+            #[cfg(feature = "metrics")]
+            metrics: Vec::new(),
+            #[cfg(feature = "metrics")]
+            metrics_addr: None,
         }
     }
 }
@@ -300,6 +322,46 @@ impl<L> ServerBuilder<L> {
             layer: Stack::new(layer, self.layer),
             #[cfg(feature = "tls")]
             tls: self.tls,
+            #[cfg(feature = "metrics")]
+            metrics: self.metrics,
+            #[cfg(feature = "metrics")]
+            metrics_addr: self.metrics_addr,
+        }
+    }
+
+    /// Records every call in `metrics` (a [`MetricsLayer`](crate::metrics::MetricsLayer)
+    /// around what is built so far; layers added later wrap it) and reports this server's
+    /// blocking pool there. Serve the registry with [`Metrics::serve`](crate::metrics::Metrics::serve)
+    /// or [`Metrics::render`](crate::metrics::Metrics::render), or use
+    /// [`metrics_addr`](Self::metrics_addr).
+    #[cfg(feature = "metrics")]
+    pub fn metrics(
+        mut self,
+        metrics: &crate::metrics::Metrics,
+    ) -> ServerBuilder<Stack<crate::metrics::MetricsLayer, L>> {
+        self.metrics.push(metrics.clone());
+        self.layer(metrics.layer())
+    }
+
+    /// Records every call in a new registry (as [`metrics`](Self::metrics) does), served as
+    /// text at `http://ADDR/metrics` while [`serve`](Self::serve) runs.
+    #[cfg(feature = "metrics")]
+    pub fn metrics_addr(
+        mut self,
+        addr: SocketAddr,
+    ) -> ServerBuilder<Stack<crate::metrics::MetricsLayer, L>> {
+        let metrics = crate::metrics::Metrics::new();
+        self.metrics_addr = Some((addr, metrics.clone()));
+        self.metrics(&metrics)
+    }
+
+    /// Lets the registries of [`metrics`](Self::metrics) see the blocking pool.
+    fn watch_pool(&self) {
+        #[cfg(feature = "metrics")]
+        if let Some(pool) = &self.pool {
+            for m in &self.metrics {
+                m.watch_pool(pool);
+            }
         }
     }
 
@@ -428,6 +490,7 @@ impl<L> ServerBuilder<L> {
         L: Layer<Router>,
     {
         self.health.set_all(crate::health::ServingStatus::Serving);
+        self.watch_pool();
         ServerService::new(self.layer.layer(self.full_router()), self.limits())
     }
 
@@ -439,6 +502,17 @@ impl<L> ServerBuilder<L> {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| ServerError::Bind { addr, source })?;
+        #[cfg(feature = "metrics")]
+        let _metrics = match &self.metrics_addr {
+            Some((addr, metrics)) => {
+                let addr = *addr;
+                let listener = TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| ServerError::Bind { addr, source })?;
+                Some(AbortOnDrop(tokio::spawn(metrics.clone().serve(listener))))
+            }
+            None => None,
+        };
         self.serve_with_incoming(listener, std::future::pending::<()>())
             .await;
         Ok(())
@@ -456,6 +530,7 @@ impl<L> ServerBuilder<L> {
         use crate::health::ServingStatus;
         let config = self.config.clone();
         let health = self.health.clone();
+        self.watch_pool();
         let service = self.layer.layer(self.full_router());
         let limits = self.limits();
         // The listener is bound and about to be served.

@@ -19,6 +19,11 @@ use crate::wire::UnaryBody;
 
 type BoxedService = BoxCloneSyncService<Request<RequestBody>, Response<ResponseBody>, Infallible>;
 
+/// The full name of the (non-arpc, streamed) service that answered, in the response's
+/// extensions; arpc's own methods put a [`CallInfo`](super::CallInfo) there instead.
+#[derive(Debug, Clone, Copy)]
+pub struct RoutedService(pub &'static str);
+
 /// Services by full name.
 #[derive(Clone, Default)]
 pub struct Router {
@@ -61,8 +66,11 @@ impl Router {
             + 'static,
         S::Future: Send + 'static,
     {
-        let service =
-            service.map_response(|r: Response<tonic::body::Body>| r.map(ResponseBody::Stream));
+        let service = service.map_response(move |r: Response<tonic::body::Body>| {
+            let mut r = r.map(ResponseBody::Stream);
+            r.extensions_mut().insert(RoutedService(full_name));
+            r
+        });
         Arc::make_mut(&mut self.services).insert(full_name, BoxCloneSyncService::new(service));
         self
     }

@@ -37,6 +37,16 @@ impl UnaryBody {
     pub fn empty() -> Self {
         Self::default()
     }
+
+    /// The length of the data frame not yet sent (the framed message), 0 without one.
+    pub fn data_len(&self) -> usize {
+        self.data.as_ref().map_or(0, Bytes::len)
+    }
+
+    /// The trailers not yet sent.
+    pub fn trailers(&self) -> Option<&HeaderMap> {
+        self.trailers.as_ref()
+    }
 }
 
 impl Body for UnaryBody {

@@ -9,7 +9,7 @@ use http_body_util::BodyExt;
 use crate::status::{Status, too_large};
 
 /// The frame header: a compression flag and a four-byte length.
-pub(super) const HEADER: usize = 5;
+pub(crate) const HEADER: usize = 5;
 
 /// Frames `message` (already encoded after `HEADER` reserved bytes) in place: writes the
 /// header into the first five bytes of `buf`. `buf` must start with five placeholder bytes.

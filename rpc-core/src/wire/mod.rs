@@ -17,6 +17,8 @@ mod timeout;
 
 pub use self::body::UnaryBody;
 pub(crate) use self::frame::read_message;
+/// The bytes of the frame header before each message (flag and length).
+pub(crate) const FRAME_HEADER_BYTES: usize = frame::HEADER;
 pub use self::message::DEFAULT_MAX_MESSAGE_BYTES;
 pub(crate) use self::message::{
     ContentType, Encoding, content_type_str, content_type_value, encode_message,
