@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use tonic::metadata::MetadataMap;
 
 use crate::codec::{CodecKind, CodecSet};
+use crate::trace::TraceContext;
 
 /// The call a handler is serving. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -31,6 +32,7 @@ struct Inner {
     peer: Option<SocketAddr>,
     request_codec: CodecKind,
     accepted: CodecSet,
+    trace: Option<TraceContext>,
     response: Mutex<ResponseMetadata>,
 }
 
@@ -72,6 +74,7 @@ impl Context {
         peer: Option<SocketAddr>,
         request_codec: CodecKind,
         accepted: CodecSet,
+        trace: Option<TraceContext>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -81,6 +84,7 @@ impl Context {
                 peer,
                 request_codec,
                 accepted,
+                trace,
                 response: Mutex::default(),
             }),
         }
@@ -125,6 +129,12 @@ impl Context {
     /// The codec the request arrived in.
     pub fn request_codec(&self) -> CodecKind {
         self.inner.request_codec
+    }
+
+    /// The call's place in its trace: the server span's, or the caller's `traceparent` when
+    /// no span was made (no subscriber); calls the handler makes continue it.
+    pub fn trace(&self) -> Option<TraceContext> {
+        self.inner.trace
     }
 
     /// The codecs the caller accepts for the response.

@@ -127,6 +127,7 @@ pub mod server;
 pub mod status;
 #[cfg(feature = "tls")]
 pub mod tls;
+pub mod trace;
 pub mod wire;
 
 pub use self::client::{CallOptions, Channel};

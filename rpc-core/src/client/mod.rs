@@ -16,8 +16,11 @@ use tower::ServiceExt;
 use crate::Message;
 use crate::codec::{CodecKind, CodecPolicy, CodecSelector, CodecSet};
 use crate::context::Context;
-use crate::status::{self, Status};
+use crate::status::{self, Code, Status, code_name};
+use crate::trace::{TRACEPARENT, TraceContext};
 use crate::wire::{self, ContentType, DEFAULT_MAX_MESSAGE_BYTES, Encoding, UnaryBody};
+use tracing::Instrument;
+use tracing::field::{Empty, display};
 
 pub mod balance;
 
@@ -256,38 +259,81 @@ impl ClientMethod {
     }
 }
 
-/// Makes one unary call.
+/// Makes one unary call, in the span `rpc.client` (see [`trace`](crate::trace)).
 pub async fn unary<Req: Message, Resp: Message>(
     channel: &Channel,
     method: &ClientMethod,
     request: &Req,
     options: CallOptions,
 ) -> Result<Response<Resp>, Status> {
+    let handler = Context::current();
     let deadline = options
         .deadline
-        .or_else(|| Context::current().and_then(|c| c.remaining()));
+        .or_else(|| handler.as_ref().and_then(Context::remaining));
     if deadline == Some(Duration::ZERO) {
         return Err(Status::deadline_exceeded(
             "the deadline inherited from the calling handler has passed",
         ));
     }
+    let parent = handler.as_ref().and_then(Context::trace);
+    let span = tracing::info_span!(
+        "rpc.client",
+        otel.kind = "client",
+        rpc.system = "grpc",
+        rpc.method = method.path,
+        trace_id = Empty,
+        span_id = Empty,
+        parent_span_id = Empty,
+        request_codec = Empty,
+        response_codec = Empty,
+        code = Empty,
+    );
+    // Without a subscriber a trace that came with the handler's call passes on unchanged;
+    // with one, this call is a span of its own (a child of the handler's, or a new trace).
+    let trace = if span.is_disabled() {
+        parent
+    } else {
+        let trace = parent.map_or_else(TraceContext::root, |p| p.child());
+        span.record("trace_id", display(trace.trace_id_hex()));
+        span.record("span_id", display(trace.span_id_hex()));
+        if let Some(parent) = parent {
+            span.record("parent_span_id", display(parent.span_id_hex()));
+        }
+        Some(trace)
+    };
     let started = Instant::now();
-    let call = call(channel, method, request, options, deadline);
-    match deadline {
-        Some(d) => tokio::time::timeout(d, call).await.unwrap_or_else(|_| {
-            Err(match &channel.target {
-                // Nothing to call was ever found: that, not the time, is why it failed.
-                Target::Balanced(balancer) if balancer.instance_ids().is_empty() => {
-                    no_instance(balancer)
-                }
-                _ => Status::deadline_exceeded(format!(
-                    "no response within the deadline of {d:?} (waited {:?})",
-                    started.elapsed()
-                )),
-            })
-        }),
-        None => call.await,
+    let call = call(channel, method, request, options, deadline, trace);
+    let result = match deadline {
+        Some(d) => tokio::time::timeout(d, call)
+            .instrument(span.clone())
+            .await
+            .unwrap_or_else(|_| {
+                Err(match &channel.target {
+                    // Nothing to call was ever found: that, not the time, is why it failed.
+                    Target::Balanced(balancer) if balancer.instance_ids().is_empty() => {
+                        no_instance(balancer)
+                    }
+                    _ => Status::deadline_exceeded(format!(
+                        "no response within the deadline of {d:?} (waited {:?})",
+                        started.elapsed()
+                    )),
+                })
+            }),
+        None => call.instrument(span.clone()).await,
+    };
+    if !span.is_disabled() {
+        match &result {
+            Ok(response) => {
+                span.record("request_codec", response.request_codec.name());
+                span.record("response_codec", response.codec.name());
+                span.record("code", code_name(Code::Ok));
+            }
+            Err(status) => {
+                span.record("code", code_name(status.code()));
+            }
+        }
     }
+    result
 }
 
 async fn call<Req: Message, Resp: Message>(
@@ -296,6 +342,7 @@ async fn call<Req: Message, Resp: Message>(
     request: &Req,
     options: CallOptions,
     deadline: Option<Duration>,
+    trace: Option<TraceContext>,
 ) -> Result<Response<Resp>, Status> {
     let encoding = match options.codec {
         Some(codec) => Encoding::Fixed(codec),
@@ -319,6 +366,9 @@ async fn call<Req: Message, Resp: Message>(
     {
         headers.insert(wire::TIMEOUT_HEADER, value);
     }
+    if let Some(trace) = trace {
+        headers.insert(TRACEPARENT, trace.header_value());
+    }
 
     // `_in_flight` counts the call against its instance until the response is read.
     let (response, _in_flight) = match &channel.target {
@@ -334,7 +384,7 @@ async fn call<Req: Message, Resp: Message>(
         return Err(http_status(parts.status));
     }
     if let Some(status) = wire::status::read(&parts.headers)
-        && status.code() != tonic::Code::Ok
+        && status.code() != Code::Ok
     {
         return Err(status);
     }
@@ -349,7 +399,7 @@ async fn call<Req: Message, Resp: Message>(
     let trailers = trailers.unwrap_or_default();
     let status = wire::status::read(&trailers)
         .ok_or_else(|| Status::internal("the response ended without a grpc-status"))?;
-    if status.code() != tonic::Code::Ok {
+    if status.code() != Code::Ok {
         return Err(status);
     }
     let bytes: Bytes =
@@ -456,7 +506,7 @@ fn no_instance(balancer: &balance::Balancer) -> Status {
 /// A trailers-only `UNAVAILABLE` answer: the instance refused the call without running it
 /// (shutting down, say), so an idempotent call may go elsewhere.
 fn unavailable(response: &HttpResponse) -> bool {
-    wire::status::code(response.headers()) == Some(tonic::Code::Unavailable)
+    wire::status::code(response.headers()) == Some(Code::Unavailable)
 }
 
 /// The `arpc-accept` value of a codec set, built once per set (there are 16) rather than on

@@ -9,8 +9,9 @@ use http::{HeaderMap, Response};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
-use super::{CallLabels, CodecLabels, MethodLabels, Metrics, code_name, service_of};
+use super::{CallLabels, CodecLabels, MethodLabels, Metrics, service_of};
 use crate::server::{CallInfo, ResponseBody, RoutedService};
+use crate::status::code_name;
 use crate::wire::{self, ContentType};
 use crate::{Code, Status};
 

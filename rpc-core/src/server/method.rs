@@ -16,6 +16,7 @@ use super::pool::BlockingPool;
 use crate::codec::{CodecKind, CodecPolicy, CodecSelector, CodecSet};
 use crate::context::{Context, ResponseMetadata};
 use crate::status::{self, Code, Status};
+use crate::trace::TraceContext;
 use crate::wire::{self, UnaryBody};
 use crate::wire::{ContentType, Encoding};
 use crate::{Message, schema::MethodSchema};
@@ -265,6 +266,12 @@ where
         .or(method.config.default_deadline);
     let deadline = timeout.map(|t| received + t);
     let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0);
+    // The server's span (its `TraceService`), or else the caller's `traceparent` as is.
+    let trace = parts
+        .extensions
+        .get::<TraceContext>()
+        .copied()
+        .or_else(|| TraceContext::from_headers(&parts.headers));
 
     let bytes = match wire::read_message(body, limits.request, "request").await {
         Ok((Some(bytes), _)) => {
@@ -287,6 +294,7 @@ where
         peer,
         request_codec,
         accepted.unwrap_or_else(|| CodecSet::only(request_codec)),
+        trace,
     );
     Ok(Prepared {
         message,

@@ -485,13 +485,14 @@ impl<L> ServerBuilder<L> {
     /// The whole server — every added service, health, reflection, the layers — as one
     /// tower service over requests with any body, for mounting elsewhere or calling with
     /// `oneshot` in a test (no socket). Health reports `SERVING` from now on.
-    pub fn into_service(self) -> ServerService<L::Service>
+    pub fn into_service(self) -> ServerService<crate::trace::TraceService<L::Service>>
     where
         L: Layer<Router>,
     {
         self.health.set_all(crate::health::ServingStatus::Serving);
         self.watch_pool();
-        ServerService::new(self.layer.layer(self.full_router()), self.limits())
+        let service = crate::trace::TraceService::new(self.layer.layer(self.full_router()));
+        ServerService::new(service, self.limits())
     }
 
     /// Binds `addr` and serves until the process ends.
@@ -531,7 +532,7 @@ impl<L> ServerBuilder<L> {
         let config = self.config.clone();
         let health = self.health.clone();
         self.watch_pool();
-        let service = self.layer.layer(self.full_router());
+        let service = crate::trace::TraceService::new(self.layer.layer(self.full_router()));
         let limits = self.limits();
         // The listener is bound and about to be served.
         health.set_all(ServingStatus::Serving);

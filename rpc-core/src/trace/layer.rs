@@ -1,0 +1,109 @@
+//! [`TraceLayer`]: the server's span per call.
+
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use tower::{Layer, Service};
+use tracing::field::{Empty, display};
+
+use super::TraceContext;
+use super::future::ResponseFuture;
+use crate::server::{PeerAddr, ResponseBody};
+use crate::wire::ContentType;
+
+/// Opens the span `rpc.server` around each call and gives the call its [`TraceContext`]
+/// (continuing the caller's `traceparent`, if any). Every arpc server runs one outermost;
+/// use the layer to get the same spans in front of a generated server mounted elsewhere.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TraceLayer;
+
+impl<S> Layer<S> for TraceLayer {
+    type Service = TraceService<S>;
+
+    fn layer(&self, inner: S) -> TraceService<S> {
+        TraceService::new(inner)
+    }
+}
+
+/// The service [`TraceLayer`] makes.
+#[derive(Debug, Clone)]
+pub struct TraceService<S> {
+    inner: S,
+}
+
+impl<S> TraceService<S> {
+    /// Traces the calls of `inner`.
+    pub fn new(inner: S) -> Self {
+        Self { inner }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+}
+
+impl<S, B> Service<Request<B>> for TraceService<S>
+where
+    S: Service<Request<B>, Response = Response<ResponseBody>>,
+{
+    type Response = Response<ResponseBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        let parent = TraceContext::from_headers(request.headers());
+        let path = request.uri().path();
+        let (service, method) = path
+            .strip_prefix('/')
+            .and_then(|p| p.split_once('/'))
+            .unwrap_or(("", path));
+        let span = tracing::info_span!(
+            "rpc.server",
+            otel.kind = "server",
+            rpc.system = "grpc",
+            rpc.service = service,
+            rpc.method = method,
+            peer = Empty,
+            trace_id = Empty,
+            span_id = Empty,
+            parent_span_id = Empty,
+            request_codec = Empty,
+            response_codec = Empty,
+            code = Empty,
+            request_bytes = Empty,
+            response_bytes = Empty,
+        );
+        // Without a subscriber the caller's context passes through unchanged (for calls the
+        // handler makes); with one, this call is a span of its own.
+        let context = if span.is_disabled() {
+            parent
+        } else {
+            let context = parent.map_or_else(TraceContext::root, |p| p.child());
+            span.record("trace_id", display(context.trace_id_hex()));
+            span.record("span_id", display(context.span_id_hex()));
+            if let Some(parent) = parent {
+                span.record("parent_span_id", display(parent.span_id_hex()));
+            }
+            if let Some(peer) = request.extensions().get::<PeerAddr>() {
+                span.record("peer", display(peer.0));
+            }
+            if let ContentType::Grpc { codec, .. } = ContentType::of(request.headers()) {
+                span.record("request_codec", codec.name());
+            }
+            Some(context)
+        };
+        if let Some(context) = context {
+            request.extensions_mut().insert(context);
+        }
+        let inner = {
+            let _entered = span.enter();
+            self.inner.call(request)
+        };
+        ResponseFuture::new(inner, span)
+    }
+}
