@@ -20,7 +20,7 @@ use crate::status::{self, Code, Status, code_name};
 use crate::trace::{TRACEPARENT, TraceContext};
 use crate::wire::{self, ContentType, DEFAULT_MAX_MESSAGE_BYTES, Encoding, UnaryBody};
 use tracing::Instrument;
-use tracing::field::{Empty, display};
+use tracing::field::Empty;
 
 pub mod balance;
 
@@ -288,19 +288,7 @@ pub async fn unary<Req: Message, Resp: Message>(
         response_codec = Empty,
         code = Empty,
     );
-    // Without a subscriber a trace that came with the handler's call passes on unchanged;
-    // with one, this call is a span of its own (a child of the handler's, or a new trace).
-    let trace = if span.is_disabled() {
-        parent
-    } else {
-        let trace = parent.map_or_else(TraceContext::root, |p| p.child());
-        span.record("trace_id", display(trace.trace_id_hex()));
-        span.record("span_id", display(trace.span_id_hex()));
-        if let Some(parent) = parent {
-            span.record("parent_span_id", display(parent.span_id_hex()));
-        }
-        Some(trace)
-    };
+    let trace = TraceContext::for_span(&span, parent);
     let started = Instant::now();
     let call = call(channel, method, request, options, deadline, trace);
     let result = match deadline {

@@ -78,25 +78,15 @@ where
             request_bytes = Empty,
             response_bytes = Empty,
         );
-        // Without a subscriber the caller's context passes through unchanged (for calls the
-        // handler makes); with one, this call is a span of its own.
-        let context = if span.is_disabled() {
-            parent
-        } else {
-            let context = parent.map_or_else(TraceContext::root, |p| p.child());
-            span.record("trace_id", display(context.trace_id_hex()));
-            span.record("span_id", display(context.span_id_hex()));
-            if let Some(parent) = parent {
-                span.record("parent_span_id", display(parent.span_id_hex()));
-            }
+        let context = TraceContext::for_span(&span, parent);
+        if !span.is_disabled() {
             if let Some(peer) = request.extensions().get::<PeerAddr>() {
                 span.record("peer", display(peer.0));
             }
             if let ContentType::Grpc { codec, .. } = ContentType::of(request.headers()) {
                 span.record("request_codec", codec.name());
             }
-            Some(context)
-        };
+        }
         if let Some(context) = context {
             request.extensions_mut().insert(context);
         }

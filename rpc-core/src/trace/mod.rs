@@ -60,6 +60,26 @@ impl TraceContext {
         }
     }
 
+    /// The context of a call whose span is `span` and whose parent is `parent`: without a
+    /// subscriber (`span` disabled) the parent passes on unchanged (no span of this call
+    /// exists to be a parent); else a child of the parent, or a new trace, recorded in the
+    /// span's `trace_id`, `span_id` and `parent_span_id` fields.
+    pub fn for_span(span: &tracing::Span, parent: Option<Self>) -> Option<Self> {
+        if span.is_disabled() {
+            return parent;
+        }
+        let context = parent.map_or_else(Self::root, |p| p.child());
+        span.record("trace_id", tracing::field::display(context.trace_id_hex()));
+        span.record("span_id", tracing::field::display(context.span_id_hex()));
+        if let Some(parent) = parent {
+            span.record(
+                "parent_span_id",
+                tracing::field::display(parent.span_id_hex()),
+            );
+        }
+        Some(context)
+    }
+
     /// Reads a `traceparent` value (version `00`, or a later version's first four fields, as
     /// the specification says); `None` for anything malformed or with an all-zero id.
     pub fn parse(value: &str) -> Option<Self> {
