@@ -42,7 +42,7 @@ struct Shared {
 /// One instance.
 pub(crate) struct Endpoint {
     id: String,
-    pub(crate) channel: tonic::transport::Channel,
+    pub(crate) channel: super::Connection,
     pending: AtomicUsize,
     failures: AtomicU32,
     /// When the ejection ends, in microseconds since `epoch`; 0 when not ejected. An atomic,
@@ -267,13 +267,15 @@ async fn apply_changes(shared: Weak<Shared>, mut changes: arpc_registry::Changes
         let mut next: Vec<Arc<Endpoint>> = list.as_ref().clone();
         match change {
             Change::Insert(id, instance) => {
-                let Ok(endpoint) = super::Channel::endpoint(&instance.uri()) else {
+                let Ok(connection) =
+                    super::Connection::lazy(&instance.uri(), super::ConnectionConfig::default())
+                else {
                     continue;
                 };
                 next.retain(|e| e.id != id);
                 next.push(Arc::new(Endpoint {
                     id,
-                    channel: endpoint.connect_lazy(),
+                    channel: connection,
                     pending: AtomicUsize::new(0),
                     failures: AtomicU32::new(0),
                     ejected_until: AtomicU64::new(0),

@@ -23,6 +23,9 @@ use tracing::Instrument;
 use tracing::field::Empty;
 
 pub mod balance;
+mod connection;
+
+use self::connection::{Connection, ConnectionConfig, RecvBody};
 
 /// A connection to one server address, or a balanced set of connections to a service's
 /// discovered instances. Cheap to clone; clones share the connections.
@@ -34,7 +37,10 @@ pub struct Channel {
 
 #[derive(Debug, Clone)]
 enum Target {
-    One(tonic::transport::Channel),
+    /// One address, on arpc's own HTTP/2 connection.
+    One(Connection),
+    /// A tonic channel the user made.
+    Tonic(tonic::transport::Channel),
     Balanced(balance::Balancer),
 }
 
@@ -48,19 +54,20 @@ const DISCOVERY_PATIENCE: Duration = Duration::from_secs(10);
 pub struct ConnectError {
     uri: String,
     #[source]
-    source: tonic::transport::Error,
+    source: connection::ConnectFailure,
 }
 
 impl Channel {
     /// Connects to `uri` (`http://127.0.0.1:50051`) and waits until connected.
     pub async fn connect(uri: impl Into<String>) -> Result<Self, ConnectError> {
-        let uri = uri.into();
-        let endpoint = Self::endpoint(&uri)?;
-        let inner = endpoint
-            .connect()
-            .await
-            .map_err(|source| ConnectError { uri, source })?;
-        Ok(Self::from_tonic(inner))
+        let channel = Self::lazy(uri)?;
+        if let Target::One(connection) = &channel.target {
+            connection.connect().await.map_err(|source| ConnectError {
+                uri: connection.uri(),
+                source,
+            })?;
+        }
+        Ok(channel)
     }
 
     /// Connects over TLS to `addr` (`127.0.0.1:50051` or `host:port`), verifying the server
@@ -71,30 +78,33 @@ impl Channel {
         tls: crate::tls::ClientTls,
     ) -> Result<Self, ConnectError> {
         let addr = addr.into();
-        // tonic drives HTTP/2; the connector below does TCP and the TLS handshake (rustls with
-        // ring), so tonic's own TLS stack (and its default crypto provider) is not needed.
-        let uri = format!("http://{addr}");
-        let endpoint = Self::endpoint(&uri)?;
-        let connector = tower::service_fn(move |_: http::Uri| {
-            let (addr, tls) = (addr.clone(), tls.clone());
-            async move {
-                let tcp = tokio::net::TcpStream::connect(&addr).await?;
-                tcp.set_nodelay(true)?;
-                let stream = tls.connector.connect(tls.server_name.clone(), tcp).await?;
-                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
-            }
-        });
-        let inner = endpoint
-            .connect_with_connector(connector)
+        let connection =
+            Connection::lazy_tls(&addr, tls, ConnectionConfig::default()).map_err(|source| {
+                ConnectError {
+                    uri: addr.clone(),
+                    source,
+                }
+            })?;
+        connection
+            .connect()
             .await
-            .map_err(|source| ConnectError { uri, source })?;
-        Ok(Self::from_tonic(inner))
+            .map_err(|source| ConnectError { uri: addr, source })?;
+        Ok(Self::with_target(Target::One(connection)))
     }
 
     /// A channel that connects on first use (and reconnects after failures).
     pub fn lazy(uri: impl Into<String>) -> Result<Self, ConnectError> {
         let uri = uri.into();
-        Ok(Self::from_tonic(Self::endpoint(&uri)?.connect_lazy()))
+        let connection = Connection::lazy(&uri, ConnectionConfig::default())
+            .map_err(|source| ConnectError { uri, source })?;
+        Ok(Self::with_target(Target::One(connection)))
+    }
+
+    fn with_target(target: Target) -> Self {
+        Self {
+            target,
+            max_response_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+        }
     }
 
     /// A channel to the instances of `service` (its full gRPC name, `hello.v1.Greeter`) that
@@ -113,31 +123,14 @@ impl Channel {
     /// channel to one address).
     pub fn instances(&self) -> Vec<String> {
         match &self.target {
-            Target::One(_) => Vec::new(),
+            Target::One(_) | Target::Tonic(_) => Vec::new(),
             Target::Balanced(b) => b.instance_ids(),
         }
     }
 
-    fn endpoint(uri: &str) -> Result<tonic::transport::Endpoint, ConnectError> {
-        tonic::transport::Endpoint::from_shared(uri.to_owned())
-            .map(|e| {
-                e.tcp_nodelay(true)
-                    .connect_timeout(Duration::from_secs(5))
-                    .http2_keep_alive_interval(Duration::from_secs(30))
-                    .keep_alive_timeout(Duration::from_secs(10))
-            })
-            .map_err(|source| ConnectError {
-                uri: uri.to_owned(),
-                source,
-            })
-    }
-
     /// Wraps a tonic channel (to share one with tonic clients, or configure TLS there).
     pub fn from_tonic(inner: tonic::transport::Channel) -> Self {
-        Self {
-            target: Target::One(inner),
-            max_response_bytes: DEFAULT_MAX_MESSAGE_BYTES,
-        }
+        Self::with_target(Target::Tonic(inner))
     }
 
     /// Sets the largest response accepted (default 4 MiB); larger ones fail with
@@ -360,7 +353,8 @@ async fn call<Req: Message, Resp: Message>(
 
     // `_in_flight` counts the call against its instance until the response is read.
     let (response, _in_flight) = match &channel.target {
-        Target::One(inner) => (send(inner, method.path, headers, body).await?, None),
+        Target::One(connection) => (send_on(connection, method.path, headers, body).await?, None),
+        Target::Tonic(inner) => (send(inner, method.path, headers, body).await?, None),
         Target::Balanced(balancer) => {
             let (response, in_flight) =
                 send_balanced(balancer, method, headers, body, deadline).await?;
@@ -404,9 +398,41 @@ async fn call<Req: Message, Resp: Message>(
     })
 }
 
-type HttpResponse = http::Response<tonic::body::Body>;
+type HttpResponse = http::Response<ClientBody>;
 
-/// Sends one request on one connection.
+/// A response body: from arpc's own connection, or from a tonic channel.
+#[derive(Debug)]
+enum ClientBody {
+    H2(RecvBody),
+    Tonic(tonic::body::Body),
+}
+
+impl http_body::Body for ClientBody {
+    type Data = Bytes;
+    type Error = Status;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Status>>> {
+        // Both bodies are `Unpin`.
+        match self.get_mut() {
+            Self::H2(body) => std::pin::Pin::new(body)
+                .poll_frame(cx)
+                .map(|f| f.map(|r| r.map_err(|e| connection::stream_error("the response", &e)))),
+            Self::Tonic(body) => std::pin::Pin::new(body).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Self::H2(body) => body.is_end_stream(),
+            Self::Tonic(body) => body.is_end_stream(),
+        }
+    }
+}
+
+/// Sends one request on a tonic channel.
 async fn send(
     channel: &tonic::transport::Channel,
     path: &'static str,
@@ -421,7 +447,19 @@ async fn send(
         .clone()
         .oneshot(http)
         .await
+        .map(|r| r.map(ClientBody::Tonic))
         .map_err(|e| transport_error(path, &e))
+}
+
+/// Sends one request on an instance's connection.
+async fn send_on(
+    connection: &Connection,
+    path: &'static str,
+    headers: http::HeaderMap,
+    body: Bytes,
+) -> Result<HttpResponse, Status> {
+    let response = connection.send(path, headers, body).await?;
+    Ok(response.map(ClientBody::H2))
 }
 
 /// Sends one request to an instance picked by the balancer; an idempotent call whose
@@ -440,7 +478,7 @@ async fn send_balanced(
         .await
         .ok_or_else(|| no_instance(balancer))?;
     let retry_headers = method.idempotent.then(|| headers.clone());
-    let failure = match send(
+    let failure = match send_on(
         &first.endpoint().channel,
         method.path,
         headers,
@@ -469,7 +507,7 @@ async fn send_balanced(
         return failure.map(|response| (response, first));
     };
     drop(first);
-    match send(&second.endpoint().channel, method.path, headers, body).await {
+    match send_on(&second.endpoint().channel, method.path, headers, body).await {
         Ok(response) => {
             if !unavailable(&response) {
                 second.endpoint().succeeded();
