@@ -126,6 +126,33 @@ async fn start_arpc() -> SocketAddr {
     addr
 }
 
+/// The arpc server with the Prometheus metrics layer on.
+async fn start_arpc_metrics() -> SocketAddr {
+    let (l, addr) = listener().await;
+    let metrics = arpc::metrics::Metrics::new();
+    tokio::spawn(
+        arpc::Server::builder()
+            .add_service(EchoServer::new(ArpcEcho))
+            .metrics(&metrics)
+            .serve_with_incoming(l, std::future::pending()),
+    );
+    addr
+}
+
+/// The arpc server with a user's empty tower layer (a pass-through `MapRequest`).
+async fn start_arpc_layered() -> SocketAddr {
+    let (l, addr) = listener().await;
+    tokio::spawn(
+        arpc::Server::builder()
+            .add_service(EchoServer::new(ArpcEcho))
+            .layer(tower::util::MapRequestLayer::new(
+                |r: http::Request<arpc::server::RequestBody>| r,
+            ))
+            .serve_with_incoming(l, std::future::pending()),
+    );
+    addr
+}
+
 async fn start_tonic() -> SocketAddr {
     let (l, addr) = listener().await;
     // tonic's own `tcp_nodelay` applies only to listeners it binds: set it on each accepted
@@ -175,6 +202,10 @@ async fn start_tarpc() -> SocketAddr {
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Subject {
     Arpc(CodecKind),
+    /// arpc-postcard against a server with the metrics layer.
+    ArpcMetrics,
+    /// arpc-postcard against a server with an empty user layer.
+    ArpcLayered,
     Tonic,
     Tarpc,
 }
@@ -183,15 +214,19 @@ impl Subject {
     fn name(self) -> String {
         match self {
             Subject::Arpc(c) => format!("arpc-{c}"),
+            Subject::ArpcMetrics => "arpc-postcard+metrics".into(),
+            Subject::ArpcLayered => "arpc-postcard+layer".into(),
             Subject::Tonic => "tonic-prost".into(),
             Subject::Tarpc => "tarpc-msgpack".into(),
         }
     }
 }
 
-const SUBJECTS: [Subject; 6] = [
+const SUBJECTS: [Subject; 8] = [
     Subject::Arpc(CodecKind::Proto),
     Subject::Arpc(CodecKind::Postcard),
+    Subject::ArpcMetrics,
+    Subject::ArpcLayered,
     Subject::Arpc(CodecKind::MsgPack),
     Subject::Arpc(CodecKind::Json),
     Subject::Tonic,
@@ -201,6 +236,8 @@ const SUBJECTS: [Subject; 6] = [
 #[derive(Clone)]
 struct Clients {
     arpc: EchoClient,
+    arpc_metrics: EchoClient,
+    arpc_layered: EchoClient,
     tonic: tonic::client::Grpc<tonic::transport::Channel>,
     tarpc: TarpcEchoClient,
 }
@@ -223,14 +260,18 @@ impl Payload {
 
 async fn call(clients: &mut Clients, subject: Subject, payload: &Payload) -> Result<(), String> {
     let err = |e: &dyn std::fmt::Display| e.to_string();
+    let (subject, arpc) = match subject {
+        Subject::ArpcMetrics => (Subject::Arpc(CodecKind::Postcard), &clients.arpc_metrics),
+        Subject::ArpcLayered => (Subject::Arpc(CodecKind::Postcard), &clients.arpc_layered),
+        other => (other, &clients.arpc),
+    };
+    let arpc = arpc.clone();
     match (subject, payload) {
         (Subject::Arpc(codec), Payload::Numeric(a, _)) => {
             let options = CallOptions::default()
                 .codec(codec)
                 .accept(CodecSet::only(codec));
-            clients
-                .arpc
-                .numeric_with((**a).clone(), options)
+            arpc.numeric_with((**a).clone(), options)
                 .await
                 .map(drop)
                 .map_err(|e| err(&e))
@@ -239,9 +280,7 @@ async fn call(clients: &mut Clients, subject: Subject, payload: &Payload) -> Res
             let options = CallOptions::default()
                 .codec(codec)
                 .accept(CodecSet::only(codec));
-            clients
-                .arpc
-                .display_with((**a).clone(), options)
+            arpc.display_with((**a).clone(), options)
                 .await
                 .map(drop)
                 .map_err(|e| err(&e))
@@ -280,6 +319,7 @@ async fn call(clients: &mut Clients, subject: Subject, payload: &Payload) -> Res
             .await
             .map(drop)
             .map_err(|e| err(&e)),
+        (Subject::ArpcMetrics | Subject::ArpcLayered, _) => unreachable!("mapped above"),
     }
 }
 
@@ -381,12 +421,17 @@ fn main() {
         .expect("runtime");
     let rows = runtime.block_on(async {
         let (arpc_addr, tonic_addr, tarpc_addr) = (start_arpc().await, start_tonic().await, start_tarpc().await);
-        let arpc = EchoClient::new(
-            arpc::Channel::connect(format!("http://{arpc_addr}"))
-                .await
-                .expect("arpc connect")
-                .max_response_bytes(64 * 1024 * 1024),
-        );
+        let arpc_client = |addr: SocketAddr| async move {
+            EchoClient::new(
+                arpc::Channel::connect(format!("http://{addr}"))
+                    .await
+                    .expect("arpc connect")
+                    .max_response_bytes(64 * 1024 * 1024),
+            )
+        };
+        let arpc = arpc_client(arpc_addr).await;
+        let arpc_metrics = arpc_client(start_arpc_metrics().await).await;
+        let arpc_layered = arpc_client(start_arpc_layered().await).await;
         let channel = tonic::transport::Endpoint::from_shared(format!("http://{tonic_addr}"))
             .expect("uri")
             .tcp_nodelay(true)
@@ -398,13 +443,20 @@ fn main() {
         connect.config_mut().max_frame_length(64 * 1024 * 1024);
         let transport = connect.await.expect("tarpc connect");
         let tarpc = TarpcEchoClient::new(tarpc::client::Config::default(), transport).spawn();
-        let clients = Clients { arpc, tonic, tarpc };
+        let clients = Clients {
+            arpc,
+            arpc_metrics,
+            arpc_layered,
+            tonic,
+            tarpc,
+        };
 
         let mut rows = Vec::new();
         // `cargo test` runs the smallest size only, as a smoke test.
         // ARPC_BENCH_QUICK=1 runs the smallest size too, without writing results.
         let quick = !bench || std::env::var_os("ARPC_BENCH_QUICK").is_some();
         let sizes = if quick { &SIZES[..1] } else { &SIZES[..] };
+        let only = std::env::var("ARPC_BENCH_ONLY").ok();
         for &(size, target) in sizes {
             let n = payloads::numeric_at(target);
             let d = payloads::display_at(target);
@@ -419,6 +471,10 @@ fn main() {
                     let mut best: Vec<Option<Measured>> = SUBJECTS.iter().map(|_| None).collect();
                     for _round in 0..rounds {
                         for (i, subject) in SUBJECTS.into_iter().enumerate() {
+                            // ARPC_BENCH_ONLY=<subject> runs one subject (to profile it).
+                            if only.as_deref().is_some_and(|o| o != subject.name()) {
+                                continue;
+                            }
                             run(&clients, subject, &payload, concurrency, warmup).await;
                             let m = run(&clients, subject, &payload, concurrency, duration).await;
                             let better = best[i].as_ref().is_none_or(|b| m.rate() > b.rate());
@@ -455,6 +511,7 @@ fn main() {
     });
     if bench
         && std::env::var_os("ARPC_BENCH_QUICK").is_none()
+        && std::env::var_os("ARPC_BENCH_ONLY").is_none()
         && let Err(e) = write_results(&rows)
     {
         eprintln!("could not write rpc results: {e}");
@@ -496,9 +553,9 @@ fn markdown(rows: &[Row], machine: &str) -> String {
     );
     let _ = writeln!(
         out,
-        "| shape | size | callers | arpc-proto / tonic | best arpc / tonic | best arpc / tarpc | best arpc codec |"
+        "| shape | size | callers | arpc-proto / tonic | best arpc / tonic | best arpc / tarpc | best arpc codec | postcard: metrics on / off | postcard: empty layer / none |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
     let find = |shape: &str, size: &str, c: usize, s: Subject| {
         rows.iter()
             .find(|r| r.shape == shape && r.size == size && r.concurrency == c && r.subject == s)
@@ -521,14 +578,23 @@ fn markdown(rows: &[Row], machine: &str) -> String {
                 else {
                     continue;
                 };
+                let postcard = find(shape, size, c, Subject::Arpc(CodecKind::Postcard));
+                let versus = |s: Subject| match (find(shape, size, c, s), postcard) {
+                    (Some(with), Some(without)) => {
+                        format!("{:.3}", with.calls_per_sec / without.calls_per_sec)
+                    }
+                    _ => "–".into(),
+                };
                 let _ = writeln!(
                     out,
-                    "| {shape} | {size} ({}) | {c} | {:.2} | {:.2} | {:.2} | {} |",
+                    "| {shape} | {size} ({}) | {c} | {:.2} | {:.2} | {:.2} | {} | {} | {} |",
                     fmt_bytes(proto.bytes),
                     proto.calls_per_sec / tonic.calls_per_sec,
                     best.calls_per_sec / tonic.calls_per_sec,
                     best.calls_per_sec / tarpc.calls_per_sec,
                     best.subject.name(),
+                    versus(Subject::ArpcMetrics),
+                    versus(Subject::ArpcLayered),
                 );
             }
         }

@@ -4,14 +4,14 @@
 //!
 //! A background task applies the registry's `Change` events (from any
 //! [`Discovery`]) to a copy-on-write list of endpoints, each a lazily
-//! connecting HTTP/2 channel. A call picks two available endpoints at random and takes the one
+//! connecting HTTP/2 connection (`connection.rs`). A call picks two available endpoints at random and takes the one
 //! with fewer calls in flight. An endpoint whose transport fails (refused, reset, gone) is
 //! ejected for 250 ms, doubling with each consecutive failure up to 30 s, then tried again; a
 //! success clears it. When the registry is unreachable no changes arrive and the list stays
 //! as it is.
 //!
 //! Why not tower's `Balance`: it is not `Clone`, so every call would go through a `Buffer`
-//! task (a second hop on top of tonic's), and it cannot be told to avoid the instance that
+//! task (a hop arpc's own connection avoids), and it cannot be told to avoid the instance that
 //! just failed, which the retry needs. The registry's stream still feeds tower's balancers
 //! directly for those who want them (`registry/tests/tower_balance.rs`).
 

@@ -1,6 +1,6 @@
 //! gRPC over HTTP/2, the parts arpc handles itself for unary calls: the 5-byte message frame,
 //! the `grpc-timeout` header, codec negotiation headers, and a body of one message plus
-//! trailers. HTTP/2 itself is hyper's (server) and tonic's `Channel` (client). Client and
+//! trailers. HTTP/2 itself is hyper's (server) and h2's (client, `client/connection.rs`). Client and
 //! server share all of it: framing (`frame`), content-type and encoding (`message`),
 //! `grpc-status` (`status`), `grpc-timeout` (`timeout`) and the accept header (here).
 //!
