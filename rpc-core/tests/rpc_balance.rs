@@ -128,3 +128,81 @@ async fn dropping_the_last_client_stops_watching_the_registry() {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }
+
+/// A server layer that answers every call `UNAVAILABLE` before it reaches a handler (as a
+/// server shutting down does), counting the calls.
+#[derive(Clone)]
+struct RefuseAll(Arc<std::sync::atomic::AtomicUsize>);
+
+impl<S> tower::Layer<S> for RefuseAll {
+    type Service = RefuseAll;
+
+    fn layer(&self, _inner: S) -> RefuseAll {
+        self.clone()
+    }
+}
+
+impl tower::Service<http::Request<arpc::server::RequestBody>> for RefuseAll {
+    type Response = http::Response<arpc::server::ResponseBody>;
+    type Error = arpc::Status;
+    type Future = std::future::Ready<Result<Self::Response, arpc::Status>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), arpc::Status>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: http::Request<arpc::server::RequestBody>) -> Self::Future {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        std::future::ready(Err(arpc::Status::unavailable("refusing everything")))
+    }
+}
+
+#[tokio::test]
+async fn a_failing_cluster_gets_retries_within_the_budget_only() {
+    // Two instances that refuse every call with UNAVAILABLE: without a budget, each of 1,000
+    // idempotent reads would be sent twice (2,000 calls). The budget allows 10 retries a
+    // second over its 10 s window (100) plus a fifth of the calls (200).
+    let refused = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut addrs = Vec::new();
+    let mut stops = Vec::new();
+    for _ in 0..2 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        addrs.push(listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        stops.push(stop);
+        tokio::spawn(
+            arpc::Server::builder()
+                .add_service(ProbeServer::new(ProbeImpl::default()))
+                .layer(RefuseAll(Arc::clone(&refused)))
+                .serve_with_incoming(listener, async {
+                    let _ = stopped.await;
+                }),
+        );
+    }
+    let client = ProbeClient::discover(&Static::new(addrs));
+    let started = std::time::Instant::now();
+    let calls = 1_000;
+    for _ in 0..calls {
+        let status = client.echo(ping("read")).await.unwrap_err();
+        assert_eq!(status.code(), Code::Unavailable, "{status}");
+    }
+    let elapsed = started.elapsed();
+    let sent = refused.load(Ordering::Relaxed);
+    if elapsed < std::time::Duration::from_secs(9) {
+        // All within one budget window: 1,000 first attempts and 300 (±1 for rounding) retries.
+        assert!(
+            (1_299..=1_300).contains(&sent),
+            "{sent} calls reached the cluster"
+        );
+    } else {
+        // A very slow machine: the reserve renewed part-way; still far below 2,000.
+        assert!(
+            sent < 1_500,
+            "{sent} calls reached the cluster in {elapsed:?}"
+        );
+    }
+    drop(stops);
+}

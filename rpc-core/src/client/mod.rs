@@ -23,6 +23,7 @@ use tracing::Instrument;
 use tracing::field::Empty;
 
 pub mod balance;
+mod budget;
 mod connection;
 
 use self::connection::{Connection, ConnectionConfig, RecvBody};
@@ -472,6 +473,7 @@ async fn send_balanced(
     body: Bytes,
     deadline: Option<Duration>,
 ) -> Result<(HttpResponse, balance::InFlight), Status> {
+    balancer.count_call();
     let patience = deadline.unwrap_or(DISCOVERY_PATIENCE);
     let first = balancer
         .pick(None, patience)
@@ -496,10 +498,12 @@ async fn send_balanced(
             Err(status)
         }
     };
+    // Another instance, if there is one and the retry budget allows it.
     let retry = match retry_headers {
         Some(headers) => balancer
             .pick(Some(first.endpoint().id()), Duration::ZERO)
             .await
+            .filter(|_| balancer.take_retry())
             .map(|other| (headers, other)),
         None => None,
     };
