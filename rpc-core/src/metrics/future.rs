@@ -171,25 +171,24 @@ fn record(
         started,
         request_bytes,
     };
-    // A trailers-only answer carries its status in the headers.
-    if let Some(code) = wire::status::code(response.headers()) {
-        call.finish(code, 0);
-        return response;
-    }
+    let code = crate::server::answered_code(&response);
     let (parts, body) = response.into_parts();
     let body = match body {
         ResponseBody::Unary(body) => {
-            let code = body.trailers().and_then(wire::status::code).unwrap_or(
-                if parts.status == http::StatusCode::OK {
-                    Code::Unknown
-                } else {
-                    // Not gRPC at all (HTTP 415): what a gRPC client makes of it.
-                    Code::Internal
-                },
-            );
+            let code = code.unwrap_or(if parts.status == http::StatusCode::OK {
+                Code::Unknown
+            } else {
+                // Not gRPC at all (HTTP 415): what a gRPC client makes of it.
+                Code::Internal
+            });
             let bytes = info.map_or(body.data_len(), |i| i.response_bytes);
             call.finish(code, bytes);
             ResponseBody::Unary(body)
+        }
+        // A trailers-only answer has its status already.
+        ResponseBody::Stream(body) if code.is_some() => {
+            call.finish(code.unwrap_or(Code::Unknown), 0);
+            ResponseBody::Stream(body)
         }
         // A stream's status comes in its trailers: recorded when they pass.
         ResponseBody::Stream(body) => ResponseBody::Stream(tonic::body::Body::new(Observed {

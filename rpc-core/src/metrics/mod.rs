@@ -253,8 +253,5 @@ impl Metrics {
 
 /// The service part of a method path (`/pkg.Service/Method` → `pkg.Service`).
 fn service_of(method: &'static str) -> &'static str {
-    method
-        .strip_prefix('/')
-        .and_then(|p| p.split_once('/'))
-        .map_or(method, |(service, _)| service)
+    crate::wire::split_path(method).map_or(method, |(service, _)| service)
 }

@@ -25,6 +25,15 @@ pub enum ResponseBody {
     Stream(tonic::body::Body),
 }
 
+/// The status an answer carries so far: in its headers (trailers-only), or in the trailers of
+/// a unary body; `None` for a stream (its trailers are not sent yet) or a non-gRPC answer.
+pub(crate) fn answered_code(response: &http::Response<ResponseBody>) -> Option<crate::Code> {
+    crate::wire::status::code(response.headers()).or_else(|| match response.body() {
+        ResponseBody::Unary(body) => body.trailers().and_then(crate::wire::status::code),
+        ResponseBody::Stream(_) => None,
+    })
+}
+
 impl From<UnaryBody> for ResponseBody {
     fn from(body: UnaryBody) -> Self {
         Self::Unary(body)

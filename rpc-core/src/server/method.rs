@@ -179,10 +179,7 @@ pub struct CallInfo {
 impl CallInfo {
     /// The service's full name (`package.Service`).
     pub fn service(&self) -> &'static str {
-        self.method
-            .strip_prefix('/')
-            .and_then(|p| p.split_once('/'))
-            .map_or(self.method, |(service, _)| service)
+        wire::split_path(self.method).map_or(self.method, |(service, _)| service)
     }
 }
 

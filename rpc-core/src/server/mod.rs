@@ -21,6 +21,7 @@ mod pool;
 mod router;
 mod service;
 
+pub(crate) use self::body::answered_code;
 pub use self::body::{BoxError, RequestBody, ResponseBody};
 pub use self::method::{
     CallInfo, DEFAULT_MAX_MESSAGE_BYTES, MethodConfig, MethodRuntime, PeerAddr, unary_async,

@@ -87,9 +87,7 @@ impl tower::Service<Request<RequestBody>> for Router {
 
     fn call(&mut self, request: Request<RequestBody>) -> Self::Future {
         let path = request.uri().path();
-        let service = path
-            .strip_prefix('/')
-            .and_then(|p| p.split_once('/'))
+        let service = crate::wire::split_path(path)
             .and_then(|(name, _)| self.services.get(name))
             .cloned();
         match service {

@@ -8,7 +8,7 @@ use pin_project_lite::pin_project;
 use tracing::Span;
 
 use crate::server::{CallInfo, ResponseBody};
-use crate::wire::{self, ContentType};
+use crate::wire::ContentType;
 
 pin_project! {
     /// Polls the call inside its span, and records how it ended.
@@ -45,12 +45,7 @@ where
 }
 
 fn record(span: &Span, response: &Response<ResponseBody>) {
-    let code = wire::status::code(response.headers()).or_else(|| match response.body() {
-        ResponseBody::Unary(body) => body.trailers().and_then(wire::status::code),
-        // A stream's status is in trailers not yet sent.
-        ResponseBody::Stream(_) => None,
-    });
-    if let Some(code) = code {
+    if let Some(code) = crate::server::answered_code(response) {
         span.record("code", crate::status::code_name(code));
     }
     if let ContentType::Grpc { codec, .. } = ContentType::of(response.headers()) {

@@ -58,10 +58,7 @@ where
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
         let parent = TraceContext::from_headers(request.headers());
         let path = request.uri().path();
-        let (service, method) = path
-            .strip_prefix('/')
-            .and_then(|p| p.split_once('/'))
-            .unwrap_or(("", path));
+        let (service, method) = crate::wire::split_path(path).unwrap_or(("", path));
         let span = tracing::info_span!(
             "rpc.server",
             otel.kind = "server",

@@ -25,6 +25,11 @@ pub(crate) use self::message::{
 };
 pub(crate) use self::timeout::{format_timeout, parse_timeout};
 
+/// The service and method of a gRPC path (`/pkg.Service/Method` → `pkg.Service`, `Method`).
+pub(crate) fn split_path(path: &str) -> Option<(&str, &str)> {
+    path.strip_prefix('/').and_then(|p| p.split_once('/'))
+}
+
 /// Request header listing the codecs the client accepts for the response, comma-separated
 /// names (`proto,json,msgpack,postcard`). Without it the response uses the request's codec.
 pub const ACCEPT_HEADER: &str = "arpc-accept";
