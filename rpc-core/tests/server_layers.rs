@@ -5,15 +5,13 @@
 
 mod rpc_support;
 
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use arpc::codec::CodecKind;
 use arpc::server::{RequestBody, ResponseBody};
-use arpc::{CallOptions, Code, Status};
+use arpc::{CallOptions, Code};
 use bytes::Bytes;
-use futures_util::future::BoxFuture;
 use http_body_util::{BodyExt, Full};
 use rpc_support::*;
 use tokio::net::TcpListener;
@@ -160,53 +158,6 @@ async fn layers_see_every_call_first_added_outermost() {
         assert_eq!(code, Code::Ok);
     }
     assert_eq!(*log.lock().unwrap(), ["outer", "inner", "outer", "inner"]);
-}
-
-/// A user's authentication layer: calls without `authorization: Bearer <token>` are refused
-/// with `UNAUTHENTICATED` before any service sees them.
-#[derive(Clone)]
-struct RequireToken<S> {
-    inner: S,
-    token: &'static str,
-}
-
-impl<S> tower::Service<http::Request<RequestBody>> for RequireToken<S>
-where
-    S: tower::Service<
-            http::Request<RequestBody>,
-            Response = http::Response<ResponseBody>,
-            Error = Infallible,
-        > + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = http::Response<ResponseBody>;
-    type Error = Status;
-    type Future = BoxFuture<'static, Result<Self::Response, Status>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Status>> {
-        self.inner.poll_ready(cx).map_err(|never| match never {})
-    }
-
-    fn call(&mut self, request: http::Request<RequestBody>) -> Self::Future {
-        let expected = format!("Bearer {}", self.token);
-        let allowed = request
-            .headers()
-            .get("authorization")
-            .is_some_and(|v| v.as_bytes() == expected.as_bytes());
-        if !allowed {
-            return Box::pin(async { Err(Status::unauthenticated("a bearer token is required")) });
-        }
-        let future = self.inner.call(request);
-        Box::pin(async move { future.await.map_err(|never| match never {}) })
-    }
-}
-
-fn require_token(
-    token: &'static str,
-) -> impl tower::Layer<arpc::server::Router, Service = RequireToken<arpc::server::Router>> + Clone {
-    tower::layer::layer_fn(move |inner| RequireToken { inner, token })
 }
 
 #[tokio::test]

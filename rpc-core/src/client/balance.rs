@@ -63,6 +63,12 @@ impl Drop for InFlight {
     }
 }
 
+impl std::fmt::Debug for InFlight {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("InFlight").field(&self.0.id).finish()
+    }
+}
+
 impl InFlight {
     pub(crate) fn endpoint(&self) -> &Arc<Endpoint> {
         &self.0
@@ -156,9 +162,6 @@ impl Balancer {
         &self.shared.service
     }
 
-    /// Picks an endpoint other than `avoid`, waiting for the first instances to be
-    /// discovered (the caller bounds the wait with its deadline). `None` if there is nothing
-    /// else to pick once instances are known, or after `patience` without any.
     /// Counts a call in the retry budget.
     pub(crate) fn count_call(&self) {
         self.shared.budget.deposit(Instant::now());
@@ -169,9 +172,11 @@ impl Balancer {
         self.shared.budget.try_withdraw(Instant::now())
     }
 
-    pub(crate) async fn pick(&self, avoid: Option<&str>, patience: Duration) -> Option<InFlight> {
+    /// Picks an endpoint other than `avoid`, waiting for the first instances to be
+    /// discovered until `give_up` (the call's deadline). `None` if there is nothing else to
+    /// pick once instances are known, or at `give_up` without any.
+    pub(crate) async fn pick(&self, avoid: Option<&str>, give_up: Instant) -> Option<InFlight> {
         let mut generation = self.shared.generation.subscribe();
-        let give_up = Instant::now() + patience;
         loop {
             let endpoints = self.snapshot();
             if !endpoints.is_empty() {
@@ -179,8 +184,10 @@ impl Balancer {
                 chosen.pending.fetch_add(1, Ordering::Relaxed);
                 return Some(InFlight(chosen));
             }
-            let wait = give_up.checked_duration_since(Instant::now())?;
-            if tokio::time::timeout(wait, generation.changed())
+            give_up.checked_duration_since(Instant::now())?;
+            // At the very instant of the call's deadline: when both timers fire together,
+            // this one is polled first and the caller learns that nothing was there to call.
+            if tokio::time::timeout_at(give_up.into(), generation.changed())
                 .await
                 .is_err()
             {

@@ -221,10 +221,12 @@ impl Connection {
     /// headers.
     pub(crate) async fn send(
         &self,
-        path: &'static str,
+        path: PathAndQuery,
         headers: HeaderMap,
         body: Bytes,
     ) -> Result<Response<RecvBody>, Status> {
+        let shown = path.clone();
+        let path = shown.as_str();
         let (generation, sender) = self
             .sender()
             .await
@@ -239,7 +241,7 @@ impl Connection {
         let mut uri = http::uri::Parts::default();
         uri.scheme = Some(self.shared.scheme.clone());
         uri.authority = Some(self.shared.authority.clone());
-        uri.path_and_query = Some(PathAndQuery::from_static(path));
+        uri.path_and_query = Some(shown.clone());
         let mut request = Request::new(());
         *request.method_mut() = http::Method::POST;
         *request.uri_mut() = Uri::from_parts(uri).map_err(|e| Status::internal(e.to_string()))?;

@@ -189,7 +189,10 @@ pub async fn start_with_pool(service: Arc<ProbeImpl>, pool: arpc::server::Blocki
 }
 
 /// Serves what `builder` holds on 127.0.0.1:0 until the returned handle is dropped.
-pub async fn serve(builder: arpc::server::ServerBuilder) -> Running {
+pub async fn serve<L>(builder: arpc::server::ServerBuilder<L>) -> Running
+where
+    L: tower::Layer<arpc::server::Router, Service: arpc::server::Served> + Send + 'static,
+{
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (stop, stopped) = oneshot::channel::<()>();
@@ -292,4 +295,56 @@ pub async fn raw_request(
         headers.extend(trailers.clone());
     }
     (status, headers, collected.to_bytes().to_vec())
+}
+
+/// A user's authentication layer: calls without `authorization: Bearer <token>` are refused
+/// with `UNAUTHENTICATED` before any service sees them.
+#[derive(Clone)]
+pub struct RequireToken<S> {
+    inner: S,
+    token: &'static str,
+}
+
+impl<S> tower::Service<http::Request<arpc::server::RequestBody>> for RequireToken<S>
+where
+    S: tower::Service<
+            http::Request<arpc::server::RequestBody>,
+            Response = http::Response<arpc::server::ResponseBody>,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<arpc::server::ResponseBody>;
+    type Error = arpc::Status;
+    type Future = futures_util::future::BoxFuture<'static, Result<Self::Response, arpc::Status>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), arpc::Status>> {
+        self.inner.poll_ready(cx).map_err(|never| match never {})
+    }
+
+    fn call(&mut self, request: http::Request<arpc::server::RequestBody>) -> Self::Future {
+        let expected = format!("Bearer {}", self.token);
+        let allowed = request
+            .headers()
+            .get("authorization")
+            .is_some_and(|v| v.as_bytes() == expected.as_bytes());
+        if !allowed {
+            return Box::pin(async {
+                Err(arpc::Status::unauthenticated("a bearer token is required"))
+            });
+        }
+        let future = self.inner.call(request);
+        Box::pin(async move { future.await.map_err(|never| match never {}) })
+    }
+}
+
+pub fn require_token(
+    token: &'static str,
+) -> impl tower::Layer<arpc::server::Router, Service = RequireToken<arpc::server::Router>> + Clone {
+    tower::layer::layer_fn(move |inner| RequireToken { inner, token })
 }

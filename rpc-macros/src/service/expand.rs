@@ -285,18 +285,15 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
 
         #[doc = #client_doc]
         #[derive(::core::clone::Clone, ::core::fmt::Debug)]
-        #vis struct #client {
-            channel: ::arpc::Channel,
+        #vis struct #client<S = ::arpc::Channel> {
+            transport: S,
             methods: ::std::sync::Arc<[::arpc::client::ClientMethod; #count]>,
         }
 
         impl #client {
             /// A client over `channel`.
             pub fn new(channel: ::arpc::Channel) -> Self {
-                Self {
-                    channel,
-                    methods: ::std::sync::Arc::new([#(#client_methods),*]),
-                }
+                Self::with_transport(channel)
             }
 
             /// Connects to `uri` (`http://host:port`).
@@ -321,9 +318,36 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
 
             /// The channel calls go through.
             pub fn channel(&self) -> &::arpc::Channel {
-                &self.channel
+                &self.transport
+            }
+        }
+
+        impl<S> #client<S> {
+            /// A client over `transport`: a channel in tower layers, or any
+            /// `tower::Service<arpc::client::CallRequest>` (see `arpc::client::Transport`).
+            pub fn with_transport(transport: S) -> Self {
+                Self {
+                    transport,
+                    methods: ::std::sync::Arc::new([#(#client_methods),*]),
+                }
             }
 
+            /// This client with its transport wrapped in `layer` (a tower layer: an
+            /// interceptor, authentication, a rate limit...). Every call goes through it.
+            pub fn layer<L: ::arpc::__private::tower::Layer<S>>(self, layer: L) -> #client<L::Service> {
+                #client {
+                    transport: layer.layer(self.transport),
+                    methods: self.methods,
+                }
+            }
+
+            /// The transport calls go through.
+            pub fn transport(&self) -> &S {
+                &self.transport
+            }
+        }
+
+        impl<S: ::arpc::client::Transport> #client<S> {
             #(#client_fns)*
         }
 
@@ -387,7 +411,7 @@ fn client_fn(i: usize, m: &Method<'_>) -> TokenStream {
     let (req, resp) = (m.request, m.response);
     let doc = format!("Calls `{}`.", m.grpc_name);
     let call = quote_spanned! {req.span()=>
-        ::arpc::client::unary(&self.channel, &self.methods[#i], &request, options).await
+        ::arpc::client::unary(&self.transport, &self.methods[#i], &request, options).await
     };
     let doc_with = format!(
         "Calls `{}` with per-call options (deadline, codec, metadata); the response says which \
