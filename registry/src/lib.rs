@@ -33,8 +33,10 @@ pub mod curator;
 mod instance;
 mod registration;
 mod static_list;
+#[cfg(feature = "zookeeper")]
 pub mod testing;
 mod url;
+#[cfg(feature = "zookeeper")]
 mod zookeeper;
 
 use std::pin::Pin;
@@ -45,9 +47,11 @@ pub use self::instance::{Instance, InstanceMeta};
 pub use self::registration::Registration;
 pub use self::static_list::Static;
 pub use self::url::Registry;
+#[cfg(feature = "zookeeper")]
 pub use self::zookeeper::ZooKeeper;
 /// The ZooKeeper client crate, for applications that keep their own state in the registry's
 /// ensemble through [`ZooKeeper::client`].
+#[cfg(feature = "zookeeper")]
 pub use zookeeper_client as zk;
 
 /// A change in a service's set of instances, keyed by instance id: what tower's balancers

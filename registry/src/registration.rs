@@ -15,6 +15,7 @@ pub struct Registration {
 impl Registration {
     /// A registration kept by `task`, which reports through `registered` and stops (removing
     /// what it announced) when `stop` fires or is dropped.
+    #[cfg_attr(not(feature = "zookeeper"), allow(dead_code))]
     pub(crate) fn new(
         stop: oneshot::Sender<()>,
         task: JoinHandle<()>,

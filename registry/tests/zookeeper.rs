@@ -2,6 +2,7 @@
 //! `arpc_registry::testing::TestingServer`; `bash .ci/test` installs it): Curator's layout and
 //! JSON, discovery of arpc- and Curator-registered instances, session expiry, a ZooKeeper
 //! restart. Every wait is bounded.
+#![cfg(feature = "zookeeper")]
 
 use std::time::{Duration, Instant};
 

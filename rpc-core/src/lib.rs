@@ -100,6 +100,8 @@
 //! | feature | default | what |
 //! |---|---|---|
 //! | `tls` | on | TLS with rustls (ring provider): [`tls::ServerTls`], [`tls::ClientTls`] |
+//! | `metrics` | on | Prometheus metrics per method, codec and status (`arpc::metrics`), on `prometheus-client` |
+//! | `zookeeper` | on | `zk://` registries: discovery and registration on ZooKeeper in Curator's layout (`arpc::registry::ZooKeeper`); without it, static lists only and none of the ZooKeeper client's ~90 crates |
 //!
 //! Every codec is always built.
 //!
