@@ -69,6 +69,10 @@ async fn a_failing_instance_is_ejected() {
         "{failures} of 40 writes went to the dead address"
     );
     assert_eq!(client.channel().instances().len(), 2);
+    // Each failed write ejected the dead instance once; writes are never retried.
+    let stats = client.channel().stats();
+    assert_eq!(stats.ejections, failures, "{stats:?}");
+    assert_eq!(stats.retries + stats.retry_budget_refusals, 0, "{stats:?}");
 }
 
 #[tokio::test]
@@ -191,6 +195,15 @@ async fn a_failing_cluster_gets_retries_within_the_budget_only() {
     }
     let elapsed = started.elapsed();
     let sent = refused.load(Ordering::Relaxed);
+    // The channel counts what reached the cluster: every retry it sent, and a refusal for
+    // every call the budget kept from a second attempt.
+    let stats = client.channel().stats();
+    assert_eq!(stats.retries, sent as u64 - calls, "{stats:?}");
+    assert_eq!(
+        stats.retries + stats.retry_budget_refusals,
+        calls,
+        "{stats:?}"
+    );
     if elapsed < std::time::Duration::from_secs(9) {
         // All within one budget window: 1,000 first attempts and 300 (±1 for rounding) retries.
         assert!(

@@ -1,7 +1,8 @@
 //! Prometheus metrics of a running server: calls in two codecs, a panicking handler and a
 //! path nobody serves, then a scrape of the metrics endpoint by a real HTTP/1.1 client
 //! (hyper's), whose text must parse as the exposition format and carry per-method,
-//! per-codec and per-status series with the right counts.
+//! per-codec and per-status series with the right counts. And a discovering client's series:
+//! retries, retry-budget refusals and ejections, equal to what its channel counted.
 
 #![cfg(feature = "metrics")]
 
@@ -297,4 +298,37 @@ async fn a_call_in_flight_is_counted_until_it_ends() {
     assert_eq!(in_flight(), 1.0);
     slow.await.unwrap();
     assert_eq!(in_flight(), 0.0);
+}
+
+#[tokio::test]
+async fn a_discovering_client_reports_retries_and_ejections() {
+    let metrics = Metrics::new();
+    let server = start(ProbeImpl::default()).await;
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let client = ProbeClient::discover(&arpc::registry::Static::new([dead, server.addr]));
+    metrics.watch_channel(client.channel());
+    // Reads picking the dead address are retried on the live one; each failure ejects it.
+    for _ in 0..40 {
+        client.echo(ping("r")).await.unwrap();
+    }
+    let stats = client.channel().stats();
+    assert!(stats.ejections >= 1, "{stats:?}");
+    assert_eq!(stats.retries, stats.ejections, "{stats:?}");
+    let samples = parse(&metrics.render());
+    let service = [("service", "probe.v1.Probe")];
+    let scraped = |name| value(&samples, name, &service);
+    let count = |n: u64| f64::from(u32::try_from(n).unwrap());
+    assert_eq!(scraped("arpc_client_retries_total"), count(stats.retries));
+    assert_eq!(scraped("arpc_client_ejections_total"), count(stats.ejections));
+    assert_eq!(scraped("arpc_client_retry_budget_refusals_total"), 0.0);
+    // A dropped channel leaves the scrape.
+    drop(client);
+    let samples = parse(&metrics.render());
+    assert!(
+        samples.iter().all(|s| !s.name.starts_with("arpc_client_")),
+        "{samples:#?}"
+    );
 }

@@ -40,6 +40,46 @@ struct Shared {
     seed: AtomicU64,
     /// Retries left to this channel.
     budget: super::budget::RetryBudget,
+    retries: AtomicU64,
+    budget_refusals: AtomicU64,
+    ejections: AtomicU64,
+}
+
+/// What a balanced channel did besides sending calls, counted since it was made.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ChannelStats {
+    /// Calls sent a second time, to another instance.
+    pub retries: u64,
+    /// Retries the retry budget refused (the call failed with the first instance's error).
+    pub retry_budget_refusals: u64,
+    /// Times an instance was ejected after a failed call.
+    pub ejections: u64,
+}
+
+/// A handle on a balanced channel's counters that does not keep the channel alive (for
+/// metrics).
+#[cfg(feature = "metrics")]
+#[derive(Debug, Clone)]
+pub(crate) struct StatsHandle(Weak<Shared>);
+
+#[cfg(feature = "metrics")]
+impl StatsHandle {
+    /// The service and the counters, while the channel lives.
+    pub(crate) fn read(&self) -> Option<(String, ChannelStats)> {
+        let shared = self.0.upgrade()?;
+        Some((shared.service.clone(), shared.stats()))
+    }
+}
+
+impl Shared {
+    fn stats(&self) -> ChannelStats {
+        ChannelStats {
+            retries: self.retries.load(Ordering::Relaxed),
+            retry_budget_refusals: self.budget_refusals.load(Ordering::Relaxed),
+            ejections: self.ejections.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// One instance.
@@ -91,7 +131,7 @@ impl Endpoint {
     }
 
     /// The transport failed: eject for a while, longer after each consecutive failure.
-    pub(crate) fn failed(&self) {
+    fn failed(&self) {
         let n = self.failures.fetch_add(1, Ordering::Relaxed).min(16);
         let ejection = FIRST_EJECTION.saturating_mul(1 << n).min(LONGEST_EJECTION);
         let until = self.micros(Instant::now() + ejection);
@@ -136,6 +176,9 @@ impl Balancer {
             alive,
             seed: AtomicU64::new(seed()),
             budget: super::budget::RetryBudget::default(),
+            retries: AtomicU64::new(0),
+            budget_refusals: AtomicU64::new(0),
+            ejections: AtomicU64::new(0),
         });
         let changes = discovery.discover(service);
         tokio::spawn(apply_changes(Arc::downgrade(&shared), changes));
@@ -167,9 +210,33 @@ impl Balancer {
         self.shared.budget.deposit(Instant::now());
     }
 
-    /// Takes a retry from the budget, if it has one.
+    /// Takes a retry from the budget, if it has one (counting the retry, or the refusal).
     pub(crate) fn take_retry(&self) -> bool {
-        self.shared.budget.try_withdraw(Instant::now())
+        let granted = self.shared.budget.try_withdraw(Instant::now());
+        let counter = if granted {
+            &self.shared.retries
+        } else {
+            &self.shared.budget_refusals
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        granted
+    }
+
+    /// The call on `endpoint` failed below gRPC: eject it for a while, and count that.
+    pub(crate) fn failed(&self, endpoint: &Endpoint) {
+        endpoint.failed();
+        self.shared.ejections.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The channel's counters.
+    pub(crate) fn stats(&self) -> ChannelStats {
+        self.shared.stats()
+    }
+
+    /// A handle on the counters that does not keep the channel alive.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn stats_handle(&self) -> StatsHandle {
+        StatsHandle(Arc::downgrade(&self.shared))
     }
 
     /// Picks an endpoint other than `avoid`, waiting for the first instances to be

@@ -29,6 +29,7 @@ use tracing::Instrument;
 use tracing::field::Empty;
 
 pub mod balance;
+pub use self::balance::ChannelStats;
 mod budget;
 mod connection;
 
@@ -132,6 +133,24 @@ impl Channel {
         match &self.target {
             Target::One(_) | Target::Tonic(_) => Vec::new(),
             Target::Balanced(b) => b.instance_ids(),
+        }
+    }
+
+    /// What a discovering channel did besides sending calls: retries, retries the budget
+    /// refused, ejections (all 0 for a channel to one address).
+    pub fn stats(&self) -> ChannelStats {
+        match &self.target {
+            Target::One(_) | Target::Tonic(_) => ChannelStats::default(),
+            Target::Balanced(b) => b.stats(),
+        }
+    }
+
+    /// A handle on the counters of a discovering channel, for metrics.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn stats_handle(&self) -> Option<balance::StatsHandle> {
+        match &self.target {
+            Target::One(_) | Target::Tonic(_) => None,
+            Target::Balanced(b) => Some(b.stats_handle()),
         }
     }
 
@@ -652,7 +671,7 @@ async fn send_balanced(
         }
         Ok(response) => Ok(response),
         Err(status) => {
-            first.endpoint().failed();
+            balancer.failed(first.endpoint());
             Err(status)
         }
     };
@@ -677,7 +696,7 @@ async fn send_balanced(
             Ok((response, second))
         }
         Err(status) => {
-            second.endpoint().failed();
+            balancer.failed(second.endpoint());
             Err(status)
         }
     }

@@ -15,6 +15,11 @@
 //! | `arpc_server_calls_in_flight` | service, method | calls being served now |
 //! | `arpc_server_pool_busy_threads` / `arpc_server_pool_queued_calls` | — | the blocking pools of the servers reporting here |
 //! | `arpc_server_refused_calls_total` | — | calls answered `RESOURCE_EXHAUSTED` (a full pool, a message over the limit) |
+//! | `arpc_client_retries_total` | service | calls a discovering channel sent a second time, to another instance |
+//! | `arpc_client_retry_budget_refusals_total` | service | retries its retry budget refused |
+//! | `arpc_client_ejections_total` | service | instances it ejected after a failed call |
+//!
+//! The client series cover the channels given to [`Metrics::watch_channel`].
 //!
 //! Labels are bounded: `method` is the path of an arpc method the server answered at least
 //! once, or `*` for the streamed services (reflection); a path no service answers is counted
@@ -24,6 +29,7 @@
 //! [`ServerBuilder::metrics`]: crate::server::ServerBuilder::metrics
 //! [`ServerBuilder::metrics_addr`]: crate::server::ServerBuilder::metrics_addr
 
+mod client;
 mod endpoint;
 mod future;
 mod layer;
@@ -94,6 +100,7 @@ struct Inner {
     pool_queued: Gauge,
     refused: Counter,
     pools: Mutex<Vec<BlockingPool>>,
+    clients: client::ClientCollector,
     /// Method paths seen in answers, as the `'static` labels they were answered under.
     methods: RwLock<HashMap<Box<str>, &'static str>>,
 }
@@ -161,6 +168,8 @@ impl Metrics {
             "Calls answered RESOURCE_EXHAUSTED",
             refused.clone(),
         );
+        let clients = client::ClientCollector::default();
+        registry.register_collector(Box::new(clients.clone()));
         Self {
             inner: Arc::new(Inner {
                 registry,
@@ -173,6 +182,7 @@ impl Metrics {
                 pool_queued,
                 refused,
                 pools: Mutex::new(Vec::new()),
+                clients,
                 methods: RwLock::new(HashMap::new()),
             }),
         }
@@ -191,6 +201,14 @@ impl Metrics {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(pool.clone());
+    }
+
+    /// Reports a discovering `channel`'s retries, retry-budget refusals and ejections here, for
+    /// as long as the channel lives (a channel to one address has none; it is ignored).
+    pub fn watch_channel(&self, channel: &crate::Channel) {
+        if let Some(handle) = channel.stats_handle() {
+            self.inner.clients.watch(handle);
+        }
     }
 
     /// The registry in the Prometheus/OpenMetrics text format.
