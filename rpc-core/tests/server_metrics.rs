@@ -322,7 +322,10 @@ async fn a_discovering_client_reports_retries_and_ejections() {
     let scraped = |name| value(&samples, name, &service);
     let count = |n: u64| f64::from(u32::try_from(n).unwrap());
     assert_eq!(scraped("arpc_client_retries_total"), count(stats.retries));
-    assert_eq!(scraped("arpc_client_ejections_total"), count(stats.ejections));
+    assert_eq!(
+        scraped("arpc_client_ejections_total"),
+        count(stats.ejections)
+    );
     assert_eq!(scraped("arpc_client_retry_budget_refusals_total"), 0.0);
     // A dropped channel leaves the scrape.
     drop(client);

@@ -166,7 +166,11 @@ impl std::fmt::Debug for Balancer {
 
 impl Balancer {
     /// Starts watching `service` in `discovery` (within a tokio runtime).
-    pub(crate) fn discover<D: Discovery + ?Sized>(discovery: &D, service: &str) -> Self {
+    pub(crate) fn discover<D: Discovery + ?Sized>(
+        discovery: &D,
+        service: &str,
+        config: super::ChannelConfig,
+    ) -> Self {
         let (generation, _) = watch::channel(0);
         let (alive, _) = watch::channel(());
         let shared = Arc::new(Shared {
@@ -181,7 +185,7 @@ impl Balancer {
             ejections: AtomicU64::new(0),
         });
         let changes = discovery.discover(service);
-        tokio::spawn(apply_changes(Arc::downgrade(&shared), changes));
+        tokio::spawn(apply_changes(Arc::downgrade(&shared), changes, config));
         Self { shared }
     }
 
@@ -326,7 +330,11 @@ fn seed() -> u64 {
 }
 
 /// Applies discovery changes until the balancer is dropped.
-async fn apply_changes(shared: Weak<Shared>, mut changes: arpc_registry::Changes) {
+async fn apply_changes(
+    shared: Weak<Shared>,
+    mut changes: arpc_registry::Changes,
+    config: super::ChannelConfig,
+) {
     let mut closed = match shared.upgrade() {
         Some(s) => s.alive.subscribe(),
         None => return,
@@ -355,8 +363,7 @@ async fn apply_changes(shared: Weak<Shared>, mut changes: arpc_registry::Changes
         let mut next: Vec<Arc<Endpoint>> = list.as_ref().clone();
         match change {
             Change::Insert(id, instance) => {
-                let Ok(connection) =
-                    super::Connection::lazy(&instance.uri(), super::ConnectionConfig::default())
+                let Ok(connection) = super::Connection::lazy(&instance.uri(), config.clone())
                 else {
                     continue;
                 };

@@ -19,28 +19,8 @@ use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderMap, Request, Response, Uri};
 use http_body::{Body, Frame, SizeHint};
 
+use super::ChannelConfig;
 use crate::status::Status;
-
-/// How a connection is made and kept.
-#[derive(Debug, Clone)]
-pub(crate) struct ConnectionConfig {
-    /// Giving up on making a connection.
-    pub(crate) connect_timeout: Duration,
-    /// How often an idle connection is checked with a PING.
-    pub(crate) keepalive_interval: Duration,
-    /// How long a PING may go unanswered before the connection counts as dead.
-    pub(crate) keepalive_timeout: Duration,
-}
-
-impl Default for ConnectionConfig {
-    fn default() -> Self {
-        Self {
-            connect_timeout: Duration::from_secs(5),
-            keepalive_interval: Duration::from_secs(30),
-            keepalive_timeout: Duration::from_secs(10),
-        }
-    }
-}
 
 /// An HTTP/2 connection to one address, made on demand. Cheap to clone; clones share it.
 #[derive(Clone)]
@@ -59,9 +39,7 @@ impl std::fmt::Debug for Connection {
 struct Shared {
     scheme: Scheme,
     authority: Authority,
-    config: ConnectionConfig,
-    #[cfg(feature = "tls")]
-    tls: Option<crate::tls::ClientTls>,
+    config: ChannelConfig,
     /// The live connection and its generation.
     current: Mutex<Option<(u64, h2::client::SendRequest<Bytes>)>>,
     /// Held while a connection is being made.
@@ -83,8 +61,9 @@ pub(crate) enum ConnectFailure {
 }
 
 impl Connection {
-    /// A connection to `uri` (`http://host:port`, or `host:port`), made on first use.
-    pub(crate) fn lazy(uri: &str, config: ConnectionConfig) -> Result<Self, ConnectFailure> {
+    /// A connection to `uri` (`http://host:port`, or `host:port`), made on first use; over
+    /// TLS if `config` says so.
+    pub(crate) fn lazy(uri: &str, config: ChannelConfig) -> Result<Self, ConnectFailure> {
         let address = uri
             .strip_prefix("http://")
             .or_else(|| uri.strip_prefix("https://"))
@@ -96,33 +75,23 @@ impl Connection {
         if authority.port_u16().is_none() {
             return Err(ConnectFailure::Address(uri.to_owned()));
         }
-        Ok(Self::with(Scheme::HTTP, authority, config))
+        Ok(Self::with(authority, config))
     }
 
-    /// A TLS connection to `addr` (`host:port`), made on first use.
-    #[cfg(feature = "tls")]
-    pub(crate) fn lazy_tls(
-        addr: &str,
-        tls: crate::tls::ClientTls,
-        config: ConnectionConfig,
-    ) -> Result<Self, ConnectFailure> {
-        let mut connection = Self::lazy(addr, config)?;
-        let shared = Arc::get_mut(&mut connection.shared).ok_or_else(|| {
-            ConnectFailure::Address("a fresh connection is not shared".to_owned())
-        })?;
-        shared.scheme = Scheme::HTTPS;
-        shared.tls = Some(tls);
-        Ok(connection)
-    }
-
-    fn with(scheme: Scheme, authority: Authority, config: ConnectionConfig) -> Self {
+    fn with(authority: Authority, config: ChannelConfig) -> Self {
+        #[cfg(feature = "tls")]
+        let scheme = if config.tls.is_some() {
+            Scheme::HTTPS
+        } else {
+            Scheme::HTTP
+        };
+        #[cfg(not(feature = "tls"))]
+        let scheme = Scheme::HTTP;
         Self {
             shared: Arc::new(Shared {
                 scheme,
                 authority,
                 config,
-                #[cfg(feature = "tls")]
-                tls: None,
                 current: Mutex::new(None),
                 connecting: tokio::sync::Mutex::new(()),
                 generations: AtomicU64::new(0),
@@ -185,7 +154,7 @@ impl Connection {
         let tcp = tokio::net::TcpStream::connect(self.shared.authority.as_str()).await?;
         tcp.set_nodelay(true)?;
         #[cfg(feature = "tls")]
-        if let Some(tls) = &self.shared.tls {
+        if let Some(tls) = &self.shared.config.tls {
             let stream = tls.connector.connect(tls.server_name.clone(), tcp).await?;
             return self.handshake(stream).await;
         }

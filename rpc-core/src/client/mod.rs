@@ -31,9 +31,11 @@ use tracing::field::Empty;
 pub mod balance;
 pub use self::balance::ChannelStats;
 mod budget;
+mod config;
 mod connection;
 
-use self::connection::{Connection, ConnectionConfig, RecvBody};
+pub use self::config::ChannelConfig;
+use self::connection::{Connection, RecvBody};
 
 /// A connection to one server address, or a balanced set of connections to a service's
 /// discovered instances. Cheap to clone; clones share the connections.
@@ -68,7 +70,16 @@ pub struct ConnectError {
 impl Channel {
     /// Connects to `uri` (`http://127.0.0.1:50051`) and waits until connected.
     pub async fn connect(uri: impl Into<String>) -> Result<Self, ConnectError> {
-        let channel = Self::lazy(uri)?;
+        Self::connect_with(uri, ChannelConfig::default()).await
+    }
+
+    /// Connects to `uri` as `config` says (timeouts, keepalive, limits, TLS) and waits until
+    /// connected.
+    pub async fn connect_with(
+        uri: impl Into<String>,
+        config: ChannelConfig,
+    ) -> Result<Self, ConnectError> {
+        let channel = Self::lazy_with(uri, config)?;
         if let Target::One(connection) = &channel.target {
             connection.connect().await.map_err(|source| ConnectError {
                 uri: connection.uri(),
@@ -85,27 +96,24 @@ impl Channel {
         addr: impl Into<String>,
         tls: crate::tls::ClientTls,
     ) -> Result<Self, ConnectError> {
-        let addr = addr.into();
-        let connection =
-            Connection::lazy_tls(&addr, tls, ConnectionConfig::default()).map_err(|source| {
-                ConnectError {
-                    uri: addr.clone(),
-                    source,
-                }
-            })?;
-        connection
-            .connect()
-            .await
-            .map_err(|source| ConnectError { uri: addr, source })?;
-        Ok(Self::with_target(Target::One(connection)))
+        Self::connect_with(addr, ChannelConfig::default().tls(tls)).await
     }
 
     /// A channel that connects on first use (and reconnects after failures).
     pub fn lazy(uri: impl Into<String>) -> Result<Self, ConnectError> {
+        Self::lazy_with(uri, ChannelConfig::default())
+    }
+
+    /// A channel configured by `config` that connects on first use.
+    pub fn lazy_with(uri: impl Into<String>, config: ChannelConfig) -> Result<Self, ConnectError> {
         let uri = uri.into();
-        let connection = Connection::lazy(&uri, ConnectionConfig::default())
-            .map_err(|source| ConnectError { uri, source })?;
-        Ok(Self::with_target(Target::One(connection)))
+        let max_response_bytes = config.max_response_bytes;
+        let connection =
+            Connection::lazy(&uri, config).map_err(|source| ConnectError { uri, source })?;
+        Ok(Self {
+            target: Target::One(connection),
+            max_response_bytes,
+        })
     }
 
     fn with_target(target: Target) -> Self {
@@ -121,9 +129,21 @@ impl Channel {
     /// ([`balance`] has the details). Instances come and go as the registry says; while it is
     /// unreachable the last known ones are used. Must be called within a tokio runtime.
     pub fn discover<D: arpc_registry::Discovery + ?Sized>(discovery: &D, service: &str) -> Self {
+        Self::discover_with(discovery, service, ChannelConfig::default())
+    }
+
+    /// [`discover`](Self::discover), with every instance's connection made as `config` says
+    /// (over TLS, if it sets TLS: then each instance must present a certificate for its server
+    /// name).
+    pub fn discover_with<D: arpc_registry::Discovery + ?Sized>(
+        discovery: &D,
+        service: &str,
+        config: ChannelConfig,
+    ) -> Self {
+        let max_response_bytes = config.max_response_bytes;
         Self {
-            target: Target::Balanced(balance::Balancer::discover(discovery, service)),
-            max_response_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            target: Target::Balanced(balance::Balancer::discover(discovery, service, config)),
+            max_response_bytes,
         }
     }
 
