@@ -133,6 +133,10 @@ pub mod trace;
 pub mod wire;
 
 pub use self::client::{CallOptions, Channel};
+
+/// The error of a tower layer, on either side: the server turns one into a status answer, the
+/// client into the call's `Status`.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub use self::context::Context;
 pub use self::message::Message;
 pub use self::server::Server;

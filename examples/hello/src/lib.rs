@@ -3,6 +3,10 @@
 //! sizes, status codes, deadlines, metadata). Used by the `hello` binary, arpc's integration
 //! tests, the Python interop test and the benchmarks.
 
+pub mod auth;
+
+pub use self::auth::RequireTokenLayer;
+
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;

@@ -310,7 +310,7 @@ pub type CallRequest = Request<Bytes>;
 /// An error a client layer may fail with. [`unary`] turns it into a [`Status`]: a `Status` as
 /// it is, tower's `Elapsed` (its `Timeout` layer) as `DEADLINE_EXCEEDED`, anything else as
 /// `UNKNOWN` with the error's text.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub use crate::BoxError;
 
 /// What a generated client sends its calls through: a [`Channel`], or a channel wrapped in
 /// tower layers (`FooClient::new(channel).layer(my_layer)`). Implemented for every

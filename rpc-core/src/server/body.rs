@@ -84,7 +84,7 @@ pub enum RequestBody {
 }
 
 /// The error of a boxed body (what tower and hyper use).
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub use crate::BoxError;
 
 impl RequestBody {
     /// Wraps `body`: hyper's `Incoming` as it is, anything else boxed.
