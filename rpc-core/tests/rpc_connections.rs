@@ -1,6 +1,7 @@
 //! Connection limits on a real server: a connection that never sends a request is closed
 //! after the first-request timeout, and past the connection cap new connections wait until
-//! a slot frees. Loops are bounded in time.
+//! a slot frees; a client channel keeps as many connections as its config says and spreads
+//! its calls over them. Loops are bounded in time.
 
 mod rpc_support;
 
@@ -79,4 +80,39 @@ async fn past_the_connection_cap_new_connections_wait_for_a_slot() {
         .unwrap();
     assert_eq!(status, 200);
     assert_eq!(headers.get("grpc-status").unwrap(), "0");
+}
+
+#[tokio::test]
+async fn a_channel_spreads_its_calls_over_its_configured_connections() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let server = start(ProbeImpl::default()).await;
+    // A loopback relay in front of the server that counts the connections it accepts.
+    let relay = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let relay_addr = relay.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&accepted);
+    let backend = server.addr;
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = relay.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = TcpStream::connect(backend).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    let config = arpc::client::ChannelConfig::default().connections(3);
+    // Lazy: a connection is made when a call first takes it, so three connections mean the
+    // calls went round all three.
+    let channel = arpc::Channel::lazy_with(format!("http://{relay_addr}"), config).unwrap();
+    let client = ProbeClient::new(channel);
+    assert_eq!(accepted.load(Ordering::SeqCst), 0);
+    for i in 0..12 {
+        let reply = client.echo(ping(&i.to_string())).await.unwrap();
+        assert_eq!(reply.text, i.to_string());
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 3);
 }

@@ -17,6 +17,7 @@ use crate::wire::DEFAULT_MAX_MESSAGE_BYTES;
 /// | `keepalive_interval` | 30 s | an HTTP/2 PING this often, so a peer that went silent is noticed without a call hanging on it |
 /// | `keepalive_timeout` | 10 s | a PING unanswered this long marks the connection dead; the next call makes a new one |
 /// | `max_response_bytes` | 4 MiB | larger responses fail `RESOURCE_EXHAUSTED` (read no further than the frame header) |
+/// | `connections` | 1 | HTTP/2 connections a channel to one address keeps, taken in turn by its calls: more than one helps when one connection's task (one core) is the limit; on two cores it did not (`benches/README.md`) |
 /// | `tls` (feature `tls`) | none | TLS for every connection, verified against the given roots and server name; for a discovering channel, every instance must present a certificate for that name |
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -29,6 +30,8 @@ pub struct ChannelConfig {
     pub keepalive_timeout: Duration,
     /// The largest response accepted.
     pub max_response_bytes: usize,
+    /// HTTP/2 connections to one address (at least 1); calls take them in turn.
+    pub connections: usize,
     /// TLS for every connection, if set.
     #[cfg(feature = "tls")]
     pub tls: Option<crate::tls::ClientTls>,
@@ -41,6 +44,7 @@ impl Default for ChannelConfig {
             keepalive_interval: Duration::from_secs(30),
             keepalive_timeout: Duration::from_secs(10),
             max_response_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            connections: 1,
             #[cfg(feature = "tls")]
             tls: None,
         }
@@ -67,6 +71,13 @@ impl ChannelConfig {
     #[must_use]
     pub fn max_response_bytes(mut self, limit: usize) -> Self {
         self.max_response_bytes = limit;
+        self
+    }
+
+    /// Sets how many connections a channel to one address keeps (at least 1).
+    #[must_use]
+    pub fn connections(mut self, n: usize) -> Self {
+        self.connections = n.max(1);
         self
     }
 

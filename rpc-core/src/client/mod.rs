@@ -47,11 +47,42 @@ pub struct Channel {
 
 #[derive(Debug, Clone)]
 enum Target {
-    /// One address, on arpc's own HTTP/2 connection.
-    One(Connection),
+    /// One address, on arpc's own HTTP/2 connections.
+    One(Pool),
     /// A tonic channel the user made.
     Tonic(tonic::transport::Channel),
     Balanced(balance::Balancer),
+}
+
+/// The connections of a channel to one address; calls take them in turn.
+#[derive(Debug, Clone)]
+struct Pool {
+    connections: std::sync::Arc<[Connection]>,
+    next: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Pool {
+    fn new(uri: &str, config: ChannelConfig) -> Result<Self, connection::ConnectFailure> {
+        let mut connections = Vec::with_capacity(config.connections.max(1));
+        for _ in 1..config.connections {
+            connections.push(Connection::lazy(uri, config.clone())?);
+        }
+        connections.push(Connection::lazy(uri, config)?);
+        Ok(Self {
+            connections: connections.into(),
+            next: std::sync::Arc::default(),
+        })
+    }
+
+    fn pick(&self) -> &Connection {
+        match &*self.connections {
+            [one] => one,
+            all => {
+                let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                &all[i % all.len()]
+            }
+        }
+    }
 }
 
 /// How long a call waits for a freshly created balanced channel to discover its first
@@ -80,11 +111,13 @@ impl Channel {
         config: ChannelConfig,
     ) -> Result<Self, ConnectError> {
         let channel = Self::lazy_with(uri, config)?;
-        if let Target::One(connection) = &channel.target {
-            connection.connect().await.map_err(|source| ConnectError {
-                uri: connection.uri(),
-                source,
-            })?;
+        if let Target::One(pool) = &channel.target {
+            for connection in pool.connections.iter() {
+                connection.connect().await.map_err(|source| ConnectError {
+                    uri: connection.uri(),
+                    source,
+                })?;
+            }
         }
         Ok(channel)
     }
@@ -108,10 +141,9 @@ impl Channel {
     pub fn lazy_with(uri: impl Into<String>, config: ChannelConfig) -> Result<Self, ConnectError> {
         let uri = uri.into();
         let max_response_bytes = config.max_response_bytes;
-        let connection =
-            Connection::lazy(&uri, config).map_err(|source| ConnectError { uri, source })?;
+        let pool = Pool::new(&uri, config).map_err(|source| ConnectError { uri, source })?;
         Ok(Self {
-            target: Target::One(connection),
+            target: Target::One(pool),
             max_response_bytes,
         })
     }
@@ -404,8 +436,8 @@ impl Channel {
             .cloned()
             .unwrap_or_else(|| PathAndQuery::from_static("/"));
         let (response, in_flight) = match &self.target {
-            Target::One(connection) => (
-                connection
+            Target::One(pool) => (
+                pool.pick()
                     .send(path, parts.headers, body)
                     .await?
                     .map(BodyInner::H2),
