@@ -206,6 +206,8 @@ enum Subject {
     ArpcMetrics,
     /// arpc-postcard against a server with an empty user layer.
     ArpcLayered,
+    /// arpc's client (protobuf) against the tonic server: the client's cost, isolated.
+    ArpcClientTonicServer,
     Tonic,
     Tarpc,
 }
@@ -216,19 +218,21 @@ impl Subject {
             Subject::Arpc(c) => format!("arpc-{c}"),
             Subject::ArpcMetrics => "arpc-postcard+metrics".into(),
             Subject::ArpcLayered => "arpc-postcard+layer".into(),
+            Subject::ArpcClientTonicServer => "arpc-client@tonic-server".into(),
             Subject::Tonic => "tonic-prost".into(),
             Subject::Tarpc => "tarpc-msgpack".into(),
         }
     }
 }
 
-const SUBJECTS: [Subject; 8] = [
+const SUBJECTS: [Subject; 9] = [
     Subject::Arpc(CodecKind::Proto),
     Subject::Arpc(CodecKind::Postcard),
     Subject::ArpcMetrics,
     Subject::ArpcLayered,
     Subject::Arpc(CodecKind::MsgPack),
     Subject::Arpc(CodecKind::Json),
+    Subject::ArpcClientTonicServer,
     Subject::Tonic,
     Subject::Tarpc,
 ];
@@ -238,6 +242,7 @@ struct Clients {
     arpc: EchoClient,
     arpc_metrics: EchoClient,
     arpc_layered: EchoClient,
+    arpc_to_tonic: EchoClient,
     tonic: tonic::client::Grpc<tonic::transport::Channel>,
     tarpc: TarpcEchoClient,
 }
@@ -263,6 +268,7 @@ async fn call(clients: &mut Clients, subject: Subject, payload: &Payload) -> Res
     let (subject, arpc) = match subject {
         Subject::ArpcMetrics => (Subject::Arpc(CodecKind::Postcard), &clients.arpc_metrics),
         Subject::ArpcLayered => (Subject::Arpc(CodecKind::Postcard), &clients.arpc_layered),
+        Subject::ArpcClientTonicServer => (Subject::Arpc(CodecKind::Proto), &clients.arpc_to_tonic),
         other => (other, &clients.arpc),
     };
     let arpc = arpc.clone();
@@ -319,7 +325,9 @@ async fn call(clients: &mut Clients, subject: Subject, payload: &Payload) -> Res
             .await
             .map(drop)
             .map_err(|e| err(&e)),
-        (Subject::ArpcMetrics | Subject::ArpcLayered, _) => unreachable!("mapped above"),
+        (Subject::ArpcMetrics | Subject::ArpcLayered | Subject::ArpcClientTonicServer, _) => {
+            unreachable!("mapped above")
+        }
     }
 }
 
@@ -419,7 +427,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let rows = runtime.block_on(async {
+    let (rows, h2load) = runtime.block_on(async {
         let (arpc_addr, tonic_addr, tarpc_addr) = (start_arpc().await, start_tonic().await, start_tarpc().await);
         let arpc_client = |addr: SocketAddr| async move {
             EchoClient::new(
@@ -432,6 +440,7 @@ fn main() {
         let arpc = arpc_client(arpc_addr).await;
         let arpc_metrics = arpc_client(start_arpc_metrics().await).await;
         let arpc_layered = arpc_client(start_arpc_layered().await).await;
+        let arpc_to_tonic = arpc_client(tonic_addr).await;
         let channel = tonic::transport::Endpoint::from_shared(format!("http://{tonic_addr}"))
             .expect("uri")
             .tcp_nodelay(true)
@@ -447,6 +456,7 @@ fn main() {
             arpc,
             arpc_metrics,
             arpc_layered,
+            arpc_to_tonic,
             tonic,
             tarpc,
         };
@@ -507,19 +517,166 @@ fn main() {
                 }
             }
         }
-        rows
+        // The servers alone, under a load generator that is neither of them.
+        let h2load = if only.as_deref().is_none_or(|o| o == "h2load") {
+            server_isolated(arpc_addr, tonic_addr, quick, rounds).await
+        } else {
+            Vec::new()
+        };
+        (rows, h2load)
     });
     if bench
         && std::env::var_os("ARPC_BENCH_QUICK").is_none()
         && std::env::var_os("ARPC_BENCH_ONLY").is_none()
-        && let Err(e) = write_results(&rows)
+        && let Err(e) = write_results(&rows, &h2load)
     {
         eprintln!("could not write rpc results: {e}");
         std::process::exit(1);
     }
 }
 
-fn write_results(rows: &[Row]) -> std::io::Result<()> {
+// ---------------------------------------------------------------------------------------
+// Server cost isolated: h2load (Debian's `nghttp2-client`) sends the same framed protobuf
+// request that tonic's client sends, over one connection, to arpc's server and to tonic's.
+
+/// One h2load run.
+struct H2loadRow {
+    server: &'static str,
+    size: &'static str,
+    streams: usize,
+    requests_per_sec: f64,
+}
+
+/// Runs h2load against both servers, at 64 B and 1 KiB (the smallest size only when
+/// `quick`), 1 and 32 streams on one connection, `rounds` times each; keeps each best round.
+async fn server_isolated(
+    arpc: SocketAddr,
+    tonic: SocketAddr,
+    quick: bool,
+    rounds: usize,
+) -> Vec<H2loadRow> {
+    use prost::Message as _;
+    let (warmup, seconds) = if quick {
+        ("100ms", "500ms")
+    } else {
+        ("500ms", "2s")
+    };
+    let dir = report::results_dir();
+    std::fs::create_dir_all(&dir).expect("results dir");
+    let sizes = if quick { &SIZES[..1] } else { &SIZES[..2] };
+    let mut out = Vec::new();
+    for &(size, target) in sizes {
+        let message = PNumericBatch::from(&payloads::numeric_at(target)).encode_to_vec();
+        let mut framed = vec![0u8];
+        framed.extend_from_slice(&u32::try_from(message.len()).expect("small").to_be_bytes());
+        framed.extend_from_slice(&message);
+        let framed_len = framed.len();
+        let body = dir.join(format!("h2load-numeric-{size}.bin"));
+        std::fs::write(&body, &framed).expect("request body");
+        for streams in [1, 32] {
+            for (server, addr) in [("arpc", arpc), ("tonic", tonic)] {
+                let mut best = 0.0_f64;
+                for _ in 0..rounds {
+                    let uri = format!("http://{addr}/bench.v1.Echo/Numeric");
+                    let body = body.clone();
+                    let rate = tokio::task::spawn_blocking(move || {
+                        h2load(&uri, &body, framed_len, streams, warmup, seconds)
+                    })
+                    .await
+                    .expect("h2load task");
+                    best = best.max(rate);
+                }
+                println!(
+                    "h2load   numeric {size:<7} streams={streams:<3} {server:<6} {best:>10.0} req/s"
+                );
+                out.push(H2loadRow {
+                    server,
+                    size,
+                    streams,
+                    requests_per_sec: best,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// One h2load run: requests per second, after checking that every request got HTTP 200 and
+/// that the answers carried the echoed message (an error answer would carry no data).
+fn h2load(
+    uri: &str,
+    body: &std::path::Path,
+    framed_len: usize,
+    streams: usize,
+    warmup: &str,
+    seconds: &str,
+) -> f64 {
+    let output = std::process::Command::new("h2load")
+        .args(["--clients=1", "--threads=1"])
+        .arg(format!("--max-concurrent-streams={streams}"))
+        .arg(format!("--warm-up-time={warmup}"))
+        .arg(format!("--duration={seconds}"))
+        .arg("--data")
+        .arg(body)
+        .args([
+            "--header",
+            "content-type: application/grpc",
+            "--header",
+            "te: trailers",
+        ])
+        .arg(uri)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run h2load ({e}): install Debian's nghttp2-client (bash .ci/test does)")
+        });
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "h2load failed: {text}");
+    // "requests: 1000 total, 1000 started, 1000 done, 1000 succeeded, 0 failed, ..."
+    let requests = text
+        .lines()
+        .find(|l| l.starts_with("requests:"))
+        .unwrap_or_else(|| panic!("no requests line in {text}"));
+    assert!(
+        requests.contains(" 0 failed, 0 errored"),
+        "h2load saw failures: {requests}"
+    );
+    let codes = text
+        .lines()
+        .find(|l| l.starts_with("status codes:"))
+        .unwrap_or_else(|| panic!("no status line in {text}"));
+    assert!(
+        codes.contains(" 0 3xx, 0 4xx, 0 5xx"),
+        "not every answer was HTTP 200: {codes}"
+    );
+    // "requests: N total, N started, N done, ..." and
+    // "traffic: 1.2MB (1234567) total, 12KB (12345) headers (space savings 90%), 470KB (470000) data"
+    let done: f64 = requests
+        .split(", ")
+        .find_map(|p| p.strip_suffix(" done"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no done count in {requests}"));
+    let data: f64 = text
+        .lines()
+        .find(|l| l.starts_with("traffic:"))
+        .and_then(|l| l.split(", ").find(|p| p.ends_with(" data")))
+        .and_then(|p| p.split_once('(')?.1.split_once(')')?.0.parse().ok())
+        .unwrap_or_else(|| panic!("no data bytes in {text}"));
+    #[allow(clippy::cast_precision_loss)]
+    let expected = done * framed_len as f64;
+    assert!(
+        data >= 0.9 * expected,
+        "{data} bytes of data for {done} answers of {framed_len} bytes: not echoes"
+    );
+    // "finished in 2.00s, 12345.50 req/s, 1.23MB/s"
+    text.lines()
+        .find_map(|l| l.strip_prefix("finished in "))
+        .and_then(|l| l.split(", ").nth(1))
+        .and_then(|r| r.strip_suffix(" req/s"))
+        .and_then(|r| r.parse().ok())
+        .unwrap_or_else(|| panic!("no req/s in {text}"))
+}
+
+fn write_results(rows: &[Row], h2load: &[H2loadRow]) -> std::io::Result<()> {
     let machine = report::machine();
     let results: Vec<_> = rows
         .iter()
@@ -536,14 +693,29 @@ fn write_results(rows: &[Row]) -> std::io::Result<()> {
             })
         })
         .collect();
-    let path = report::write_json("rpc", &json!({ "machine": machine, "results": results }))?;
+    let servers: Vec<_> = h2load
+        .iter()
+        .map(|r| {
+            json!({
+                "server": r.server,
+                "shape": "numeric",
+                "size": r.size,
+                "streams": r.streams,
+                "requests_per_sec": r.requests_per_sec,
+            })
+        })
+        .collect();
+    let path = report::write_json(
+        "rpc",
+        &json!({ "machine": machine, "results": results, "h2load": servers }),
+    )?;
     println!("wrote {}", path.display());
-    report::splice_readme("rpc", &markdown(rows, &machine))?;
+    report::splice_readme("rpc", &markdown(rows, h2load, &machine))?;
     println!("updated benches/README.md");
     Ok(())
 }
 
-fn markdown(rows: &[Row], machine: &str) -> String {
+fn markdown(rows: &[Row], h2load: &[H2loadRow], machine: &str) -> String {
     use std::fmt::Write;
     let mut out = String::new();
     let _ = writeln!(out, "Measured on: {machine}.\n");
@@ -553,9 +725,9 @@ fn markdown(rows: &[Row], machine: &str) -> String {
     );
     let _ = writeln!(
         out,
-        "| shape | size | callers | arpc-proto / tonic | best arpc / tonic | best arpc / tarpc | best arpc codec | postcard: metrics on / off | postcard: empty layer / none |"
+        "| shape | size | callers | arpc-proto / tonic | best arpc / tonic | best arpc / tarpc | best arpc codec | postcard: metrics on / off | postcard: empty layer / none | clients at tonic's server: arpc / tonic |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
     let find = |shape: &str, size: &str, c: usize, s: Subject| {
         rows.iter()
             .find(|r| r.shape == shape && r.size == size && r.concurrency == c && r.subject == s)
@@ -585,9 +757,13 @@ fn markdown(rows: &[Row], machine: &str) -> String {
                     }
                     _ => "–".into(),
                 };
+                let client = find(shape, size, c, Subject::ArpcClientTonicServer)
+                    .map_or("–".into(), |a| {
+                        format!("{:.2}", a.calls_per_sec / tonic.calls_per_sec)
+                    });
                 let _ = writeln!(
                     out,
-                    "| {shape} | {size} ({}) | {c} | {:.2} | {:.2} | {:.2} | {} | {} | {} |",
+                    "| {shape} | {size} ({}) | {c} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {client} |",
                     fmt_bytes(proto.bytes),
                     proto.calls_per_sec / tonic.calls_per_sec,
                     best.calls_per_sec / tonic.calls_per_sec,
@@ -595,6 +771,30 @@ fn markdown(rows: &[Row], machine: &str) -> String {
                     best.subject.name(),
                     versus(Subject::ArpcMetrics),
                     versus(Subject::ArpcLayered),
+                );
+            }
+        }
+    }
+    if !h2load.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nServers alone under h2load (one connection, numeric payload, requests/s; above 1: arpc's server is faster):\n"
+        );
+        let _ = writeln!(out, "| size | streams | arpc | tonic | arpc / tonic |");
+        let _ = writeln!(out, "|---|---|---|---|---|");
+        for a in h2load.iter().filter(|r| r.server == "arpc") {
+            if let Some(t) = h2load
+                .iter()
+                .find(|r| r.server == "tonic" && r.size == a.size && r.streams == a.streams)
+            {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {:.0} | {:.0} | {:.2} |",
+                    a.size,
+                    a.streams,
+                    a.requests_per_sec,
+                    t.requests_per_sec,
+                    a.requests_per_sec / t.requests_per_sec
                 );
             }
         }
