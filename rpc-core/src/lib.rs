@@ -101,6 +101,7 @@
 //! |---|---|---|
 //! | `tls` | on | TLS with rustls (ring provider): [`tls::ServerTls`], [`tls::ClientTls`] |
 //! | `metrics` | on | Prometheus metrics per method, codec and status (`arpc::metrics`), on `prometheus-client` |
+//! | `opentelemetry` | off | with `tracing-opentelemetry`'s layer, `traceparent` carries the exported spans' ids and a server span's parent is the caller's, so an OpenTelemetry exporter shows one trace across processes |
 //! | `zookeeper` | on | `zk://` registries: discovery and registration on ZooKeeper in Curator's layout (`arpc::registry::ZooKeeper`); without it, static lists only and none of the ZooKeeper client's ~90 crates |
 //!
 //! Every codec is always built.

@@ -14,10 +14,14 @@
 //! Without a subscriber the spans are disabled and cost a branch; ids are then made and
 //! `traceparent` sent only to pass on a trace that arrived with the call. Any `tracing`
 //! subscriber sees the spans (`tracing-subscriber`'s `fmt`, or `tracing-opentelemetry`, which
-//! exports them; the `trace_id` and `parent_span_id` fields carry the W3C ids).
+//! exports them; the `trace_id` and `parent_span_id` fields carry the W3C ids). With the
+//! `opentelemetry` feature the ids are the OpenTelemetry layer's own (see `otel.rs`), so
+//! exported traces join across processes.
 
 mod future;
 mod layer;
+#[cfg(feature = "opentelemetry")]
+mod otel;
 
 use std::cell::Cell;
 use std::fmt;
@@ -68,7 +72,12 @@ impl TraceContext {
         if span.is_disabled() {
             return parent;
         }
-        let context = parent.map_or_else(Self::root, |p| p.child());
+        // An OpenTelemetry layer gives the span its ids; they are the ones to pass on.
+        #[cfg(feature = "opentelemetry")]
+        let own = otel::join(span, parent);
+        #[cfg(not(feature = "opentelemetry"))]
+        let own = None;
+        let context = own.unwrap_or_else(|| parent.map_or_else(Self::root, |p| p.child()));
         span.record("trace_id", tracing::field::display(context.trace_id_hex()));
         span.record("span_id", tracing::field::display(context.span_id_hex()));
         if let Some(parent) = parent {
