@@ -3,19 +3,23 @@
 //! the handler under the deadline and the call's [`Context`], and writes the response in the
 //! codec the method's policy picks among those the caller accepts.
 
-use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures_util::FutureExt;
 use http::{HeaderMap, Request, Response, StatusCode, header};
 use http_body::Body;
 use tonic::metadata::MetadataMap;
 
+use tower::{ServiceBuilder, ServiceExt};
+
+use super::catch_panic::CatchPanicLayer;
+use super::deadline::DeadlineLayer;
+use super::handler::{AsyncHandler, BlockingHandler};
+use super::load_shed::LoadShedLayer;
 use super::pool::BlockingPool;
 use crate::codec::{CodecKind, CodecPolicy, CodecSelector, CodecSet};
 use crate::context::{Context, ResponseMetadata};
-use crate::status::{self, Code, Status};
+use crate::status::{self, Status};
 use crate::trace::TraceContext;
 use crate::wire::{self, UnaryBody};
 use crate::wire::{ContentType, Encoding};
@@ -403,27 +407,6 @@ pub fn unimplemented(path: &str) -> Response<UnaryBody> {
     )
 }
 
-/// Runs `call` until `deadline`, if there is one; past it, `DEADLINE_EXCEEDED`.
-async fn within<R>(
-    deadline: Option<Instant>,
-    call: impl Future<Output = Result<R, Status>>,
-) -> Result<R, Status> {
-    match deadline {
-        Some(deadline) => tokio::time::timeout_at(deadline.into(), call)
-            .await
-            .unwrap_or_else(|_| {
-                Err(Status::deadline_exceeded(
-                    "the deadline passed before the handler finished",
-                ))
-            }),
-        None => call.await,
-    }
-}
-
-fn panicked() -> Status {
-    Status::internal("the handler panicked; the server keeps serving")
-}
-
 /// Serves a read method: the handler runs as part of this future, so a caller that goes away
 /// (the stream is reset and hyper drops the future) cancels it.
 pub async fn unary_async<Req, Resp, B, F, Fut>(
@@ -436,7 +419,7 @@ where
     Resp: Message,
     B: Body<Data = Bytes>,
     B::Error: std::fmt::Display,
-    F: FnOnce(Req) -> Fut,
+    F: FnMut(Req) -> Fut,
     Fut: Future<Output = Result<Resp, Status>>,
 {
     let mut request_bytes = 0;
@@ -451,17 +434,19 @@ where
         responder,
     } = prepared;
     let handle = context.clone();
-    let run = context
-        .scope(AssertUnwindSafe(handler(message)).catch_unwind())
-        .map(|r| r.unwrap_or_else(|_| Err(panicked())));
-    let result = within(deadline, run).await;
+    let stack = ServiceBuilder::new()
+        .layer(DeadlineLayer::new(deadline))
+        .layer(CatchPanicLayer::new())
+        .service(AsyncHandler::new(handler));
+    let result = context.scope(stack.oneshot(message)).await;
     let response = responder.respond(method, result, handle.take_response_metadata());
     with_info(method, request_bytes, response)
 }
 
 /// Serves a write method: the handler runs on `pool`. A full pool answers
-/// `RESOURCE_EXHAUSTED` at once; a passed deadline answers `DEADLINE_EXCEEDED` and the
-/// handler's eventual result is discarded (a job not yet started is skipped).
+/// `RESOURCE_EXHAUSTED` at once (the handler service is not ready, and the call is shed); a
+/// passed deadline answers `DEADLINE_EXCEEDED` and the handler's eventual result is discarded
+/// (a job not yet started is skipped).
 pub async fn unary_blocking<Req, Resp, B, F>(
     method: &MethodRuntime,
     pool: &BlockingPool,
@@ -473,7 +458,7 @@ where
     Resp: Message,
     B: Body<Data = Bytes>,
     B::Error: std::fmt::Display,
-    F: FnOnce(Req) -> Result<Resp, Status> + Send + 'static,
+    F: FnMut(Req) -> Result<Resp, Status> + Clone + Send + 'static,
 {
     let mut request_bytes = 0;
     let prepared = match prepare::<Req, B>(method, request, &mut request_bytes).await {
@@ -487,23 +472,16 @@ where
         responder,
     } = prepared;
     let handle = context.clone();
-    let job = move || {
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return Err(Status::deadline_exceeded(
-                "the deadline passed while the call waited for a blocking-pool thread",
-            ));
-        }
-        context.sync_scope(|| handler(message))
-    };
-    let waiting = match pool.try_spawn(job) {
-        Ok(waiting) => waiting,
-        Err(full) => {
-            let status = Status::new(Code::ResourceExhausted, full.to_string());
-            return with_info(method, request_bytes, responder.error(&status));
-        }
-    };
-    let run = waiting.map(|r| r.unwrap_or_else(|_| Err(panicked())));
-    let result = within(deadline, run).await;
+    let stack = ServiceBuilder::new()
+        .layer(DeadlineLayer::new(deadline))
+        .layer(LoadShedLayer::new(pool.saturated()))
+        .service(BlockingHandler::new(
+            handler,
+            pool.clone(),
+            context,
+            deadline,
+        ));
+    let result = stack.oneshot(message).await;
     // A handler still running past the deadline may set metadata later; it is not sent.
     let response = responder.respond(method, result, handle.take_response_metadata());
     with_info(method, request_bytes, response)

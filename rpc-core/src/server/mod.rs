@@ -1,6 +1,17 @@
 //! The server: [`Server::builder`] collects services and settings, then serves them over
 //! HTTP/2 (h2c) with hyper.
 //!
+//! A call goes through tower services on two levels. Over HTTP: the [`TraceService`]
+//! (outermost), the user's layers ([`ServerBuilder::layer`], metrics), the [`Router`], the
+//! generated service. Inside a method (`method.rs`: read the request, decode, run, encode):
+//! the handler as a service of decoded requests, wrapped in [`deadline`] (the caller's
+//! `grpc-timeout` or the method's default → `DEADLINE_EXCEEDED`) and, for a read,
+//! [`catch_panic`] (→ `INTERNAL`, the server keeps serving), or, for a write, [`load_shed`]
+//! over a [`BlockingHandler`] whose `poll_ready` reserves a blocking-pool place (a full pool →
+//! `RESOURCE_EXHAUSTED` at once).
+//!
+//! [`TraceService`]: crate::trace::TraceService
+//!
 //! Defaults, and why:
 //!
 //! | setting | default | why |
@@ -16,6 +27,10 @@
 //! | graceful shutdown | 30 s | in-flight calls finish; new connections are refused at once |
 
 mod body;
+pub mod catch_panic;
+pub mod deadline;
+mod handler;
+pub mod load_shed;
 mod method;
 mod pool;
 mod router;
@@ -23,11 +38,12 @@ mod service;
 
 pub(crate) use self::body::answered_code;
 pub use self::body::{BoxError, RequestBody, ResponseBody};
+pub use self::handler::{AsyncHandler, BlockingHandler};
 pub use self::method::{
     CallInfo, DEFAULT_MAX_MESSAGE_BYTES, MethodConfig, MethodRuntime, PeerAddr, unary_async,
     unary_blocking, unimplemented,
 };
-pub use self::pool::{BlockingPool, JobPanicked, PoolConfig, PoolFull};
+pub use self::pool::{BlockingPool, JobPanicked, PoolConfig, PoolFull, Reservation};
 pub use self::router::RoutedService;
 pub use self::router::Router;
 pub use self::service::ServerService;

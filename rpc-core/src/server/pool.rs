@@ -6,7 +6,8 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::task::{Context, Poll, Waker};
 
 use tokio::sync::oneshot;
 
@@ -59,6 +60,18 @@ pub struct BlockingPool {
     /// `threads + queue`, which is what bounds the channel.
     admitted: Arc<AtomicUsize>,
     config: Arc<PoolConfig>,
+    /// Callers waiting in `poll_reserve` for a place; woken when a job finishes.
+    waiting: Arc<Mutex<Vec<Waker>>>,
+    /// What a refusal says, made once.
+    saturated: Arc<str>,
+}
+
+/// A place in the pool (a thread or a queue slot), taken by [`BlockingPool::poll_reserve`]:
+/// [`spawn`](Reservation::spawn) uses it, dropping it gives it back.
+#[derive(Debug)]
+pub struct Reservation {
+    pool: BlockingPool,
+    used: bool,
 }
 
 /// The pool refused a job: every worker is busy and the queue is full.
@@ -86,10 +99,18 @@ impl BlockingPool {
                 .spawn(move || worker(&receiver))
                 .expect("spawning a blocking-pool thread");
         }
+        let saturated = PoolFull {
+            threads: config.threads,
+            queue: config.queue,
+        }
+        .to_string()
+        .into();
         Self {
             sender,
             admitted: Arc::new(AtomicUsize::new(0)),
             config: Arc::new(config),
+            waiting: Arc::default(),
+            saturated,
         }
     }
 
@@ -111,6 +132,53 @@ impl BlockingPool {
         self.admitted.load(Ordering::Acquire)
     }
 
+    /// What a call refused by a saturated pool is told.
+    pub fn saturated(&self) -> Arc<str> {
+        Arc::clone(&self.saturated)
+    }
+
+    fn capacity(&self) -> usize {
+        self.config.threads.max(1) + self.config.queue
+    }
+
+    fn try_reserve(&self) -> Option<Reservation> {
+        if self.admitted.fetch_add(1, Ordering::AcqRel) >= self.capacity() {
+            self.release();
+            return None;
+        }
+        Some(Reservation {
+            pool: self.clone(),
+            used: false,
+        })
+    }
+
+    /// Gives a place back, and wakes the callers waiting for one.
+    fn release(&self) {
+        self.admitted.fetch_sub(1, Ordering::AcqRel);
+        let waiting =
+            std::mem::take(&mut *self.waiting.lock().unwrap_or_else(PoisonError::into_inner));
+        for waker in waiting {
+            waker.wake();
+        }
+    }
+
+    /// A place in the pool, or `Pending` until a job finishes (as `tower::Service::poll_ready`
+    /// would wait; arpc's write methods shed the call instead of waiting).
+    pub fn poll_reserve(&self, cx: &mut Context<'_>) -> Poll<Reservation> {
+        if let Some(reservation) = self.try_reserve() {
+            return Poll::Ready(reservation);
+        }
+        self.waiting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(cx.waker().clone());
+        // A job may have finished between the refusal and the registration.
+        match self.try_reserve() {
+            Some(reservation) => Poll::Ready(reservation),
+            None => Poll::Pending,
+        }
+    }
+
     /// Queues `f`, or refuses it at once if the queue is full. The returned future resolves
     /// to `f`'s result (or [`JobPanicked`]).
     pub fn try_spawn<R, F>(
@@ -121,28 +189,43 @@ impl BlockingPool {
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
-        let capacity = self.config.threads.max(1) + self.config.queue;
         let full = PoolFull {
             threads: self.config.threads,
             queue: self.config.queue,
         };
-        if self.admitted.fetch_add(1, Ordering::AcqRel) >= capacity {
-            self.admitted.fetch_sub(1, Ordering::AcqRel);
-            return Err(full);
-        }
-        let admitted = Arc::clone(&self.admitted);
+        self.try_reserve().map(|r| r.spawn(f)).ok_or(full)
+    }
+}
+
+impl Reservation {
+    /// Runs `f` in the reserved place. The returned future resolves to `f`'s result (or
+    /// [`JobPanicked`]).
+    pub fn spawn<R, F>(mut self, f: F) -> impl Future<Output = Result<R, JobPanicked>> + use<R, F>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        self.used = true;
+        let pool = self.pool.clone();
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move || {
             let result = catch_unwind(AssertUnwindSafe(f)).map_err(|_| JobPanicked);
-            admitted.fetch_sub(1, Ordering::AcqRel);
+            pool.release();
             let _ = tx.send(result);
         });
-        match self.sender.send(job) {
-            Ok(()) => Ok(async move { rx.await.unwrap_or(Err(JobPanicked)) }),
-            Err(_) => {
-                self.admitted.fetch_sub(1, Ordering::AcqRel);
-                Err(full)
-            }
+        if self.pool.sender.send(job).is_err() {
+            // The workers are gone (they never end while a handle lives): give the place
+            // back; the call sees the job as failed.
+            self.pool.release();
+        }
+        async move { rx.await.unwrap_or(Err(JobPanicked)) }
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if !self.used {
+            self.pool.release();
         }
     }
 }

@@ -74,10 +74,10 @@ impl TraceContext {
         }
         // An OpenTelemetry layer gives the span its ids; they are the ones to pass on.
         #[cfg(feature = "opentelemetry")]
-        let own = otel::join(span, parent);
+        let context = otel::join(span, parent)
+            .unwrap_or_else(|| parent.map_or_else(Self::root, |p| p.child()));
         #[cfg(not(feature = "opentelemetry"))]
-        let own = None;
-        let context = own.unwrap_or_else(|| parent.map_or_else(Self::root, |p| p.child()));
+        let context = parent.map_or_else(Self::root, |p| p.child());
         span.record("trace_id", tracing::field::display(context.trace_id_hex()));
         span.record("span_id", tracing::field::display(context.span_id_hex()));
         if let Some(parent) = parent {
