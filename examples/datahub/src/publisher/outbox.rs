@@ -9,8 +9,12 @@
 //! record of that partition goes to the outbox too, until the relay has drained it: the relay
 //! produces the outbox's records to the broker in order and, once it has caught up with the
 //! outbox's end, hands the partition back to direct produce (the hand-back and the outbox
-//! append take the same lock, so nothing slips in between). Per-partition order holds, and a
-//! record acknowledged through the outbox is durable before the caller hears of it.
+//! append take the same lock, so nothing slips in between). Within one call, a key's later
+//! records are produced only after its earlier ones were delivered: librdkafka times records
+//! out one by one, so near a broker restart an earlier record can fail while a later one gets
+//! through, and the earlier one's outbox copy would then stand behind it. Per-key order in a
+//! partition holds, and a record acknowledged through the outbox is durable before the caller
+//! hears of it.
 //!
 //! A record whose produce timed out may still have reached the broker (the broker took it,
 //! the answer was lost); its outbox copy then lands a second time. The listener's dedupe and
@@ -190,24 +194,49 @@ impl KafkaSink {
         let direct: Vec<usize> = (0..records.len())
             .filter(|&i| !outboxed.contains(&records[i].partition))
             .collect();
-        let direct_records: Vec<Append> = direct.iter().map(|&i| records[i].clone()).collect();
-        let produced = if direct_records.is_empty() {
-            Vec::new()
-        } else {
-            self.produce(&direct_records).await
-        };
+        // A key's n-th record of this call goes in round n, after its earlier ones were
+        // delivered: a later version never reaches the broker while an earlier one might
+        // still fail (a produce times out per record, so near a broker restart an earlier
+        // record can time out while a later one gets through, and the outbox copy of the
+        // earlier one would then land after it).
+        let mut occurrences: BTreeMap<(LogPartition, &[u8]), usize> = BTreeMap::new();
+        let rounds: Vec<usize> = direct
+            .iter()
+            .map(|&i| {
+                let seen = occurrences
+                    .entry((records[i].partition, records[i].key.as_ref()))
+                    .or_insert(0);
+                *seen += 1;
+                *seen - 1
+            })
+            .collect();
         let mut out: Vec<Option<(u64, bool)>> = vec![None; records.len()];
         let mut failed: Vec<LogPartition> = Vec::new();
-        for (&i, result) in direct.iter().zip(&produced) {
-            let p = records[i].partition;
-            match result {
-                Ok(offset) if !failed.contains(&p) => out[i] = Some((*offset, false)),
-                // After a failure in this partition, later records of the call go to the
-                // outbox too (even if the broker took them: order first; a duplicate is
-                // harmless).
-                _ => {
-                    if !failed.contains(&p) {
-                        failed.push(p);
+        for round in 0..=rounds.iter().copied().max().unwrap_or(0) {
+            // A partition that failed sends nothing more in this call: the rest goes to the
+            // outbox, in order.
+            let batch: Vec<usize> = direct
+                .iter()
+                .zip(&rounds)
+                .filter(|&(&i, &r)| r == round && !failed.contains(&records[i].partition))
+                .map(|(&i, _)| i)
+                .collect();
+            if batch.is_empty() {
+                continue;
+            }
+            let batch_records: Vec<Append> = batch.iter().map(|&i| records[i].clone()).collect();
+            let produced = self.produce(&batch_records).await;
+            for (&i, result) in batch.iter().zip(&produced) {
+                let p = records[i].partition;
+                match result {
+                    Ok(offset) if !failed.contains(&p) => out[i] = Some((*offset, false)),
+                    // After a failure in this partition, later records of the call go to the
+                    // outbox too (even if the broker took them: order first; a duplicate of
+                    // the same version is harmless).
+                    _ => {
+                        if !failed.contains(&p) {
+                            failed.push(p);
+                        }
                     }
                 }
             }
