@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use futures_util::FutureExt;
-use futures_util::future::Map;
+use futures_util::future::BoxFuture;
 
 use super::pool::{BlockingPool, JobPanicked, Reservation};
 use crate::context::Context as CallContext;
@@ -75,8 +75,6 @@ impl<F> BlockingHandler<F> {
     }
 }
 
-type Finished<R> = fn(Result<Result<R, Status>, JobPanicked>) -> Result<R, Status>;
-
 impl<F, Req, Resp> tower::Service<Req> for BlockingHandler<F>
 where
     F: FnMut(Req) -> Result<Resp, Status> + Clone + Send + 'static,
@@ -85,10 +83,7 @@ where
 {
     type Response = Resp;
     type Error = Status;
-    type Future = Map<
-        std::pin::Pin<Box<dyn Future<Output = Result<Result<Resp, Status>, JobPanicked>> + Send>>,
-        Finished<Resp>,
-    >;
+    type Future = BoxFuture<'static, Result<Resp, Status>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Status>> {
         if self.reserved.is_none() {
@@ -109,19 +104,22 @@ where
             }
             context.sync_scope(|| handler(request))
         };
-        let running: std::pin::Pin<Box<dyn Future<Output = _> + Send>> = match self.reserved.take()
-        {
-            Some(reservation) => Box::pin(reservation.spawn(job)),
+        let panicked = |JobPanicked| Err(super::catch_panic::Panicked.into());
+        match self.reserved.take() {
+            Some(reservation) => Box::pin(
+                reservation
+                    .spawn(job)
+                    .map(move |r| r.unwrap_or_else(panicked)),
+            ),
             // `call` without `poll_ready`: take a place now, or refuse.
             None => match self.pool.try_spawn(job) {
-                Ok(running) => Box::pin(running),
-                Err(full) => Box::pin(std::future::ready(Ok(Err(Status::new(
-                    crate::Code::ResourceExhausted,
-                    full.to_string(),
-                ))))),
+                Ok(running) => Box::pin(running.map(move |r| r.unwrap_or_else(panicked))),
+                Err(full) => {
+                    let refused = Status::new(crate::Code::ResourceExhausted, full.to_string());
+                    Box::pin(std::future::ready(Err(refused)))
+                }
             },
-        };
-        running.map(|r| r.unwrap_or_else(|JobPanicked| Err(super::catch_panic::Panicked.into())))
+        }
     }
 }
 
