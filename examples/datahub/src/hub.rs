@@ -20,6 +20,8 @@ use crate::log::{GroupCommit, LogConfig, LogError, SegmentLog};
 use crate::meta::{MetaDb, MetaError};
 use crate::mover::Mover;
 use crate::publisher::{PublisherConfig, PublisherService, Sink};
+use crate::query::invalidate::Invalidations;
+use crate::query::{QueryConfig, QueryService};
 use crate::store::{ShardOptions, ShardSet, StoreError};
 
 /// What a hub process runs, and on what.
@@ -43,6 +45,10 @@ pub struct HubConfig {
     pub run_listener: bool,
     /// Run the publisher in this process.
     pub run_publisher: bool,
+    /// Serve the read path (`Query`) from this process.
+    pub run_query: bool,
+    /// The read path's settings.
+    pub query: QueryConfig,
     /// Crash-test hold points.
     pub holds: Holds,
     /// The directory in ZooKeeper (`zk://host:port/base`) instead of the meta file.
@@ -65,6 +71,8 @@ impl HubConfig {
             publisher: PublisherConfig::default(),
             run_listener: true,
             run_publisher: true,
+            run_query: true,
+            query: QueryConfig::default(),
             holds: Holds::default(),
             #[cfg(feature = "zookeeper")]
             zookeeper: None,
@@ -81,6 +89,7 @@ impl HubConfig {
         meta: &MetaDb,
         applied: &Arc<AppliedTracker>,
         hot: &Arc<HotStats>,
+        invalidations: &Invalidations,
     ) -> Arc<Listener> {
         Listener::new(ListenerParts {
             config: self.listener.clone(),
@@ -91,6 +100,7 @@ impl HubConfig {
             applied: Arc::clone(applied),
             hot: Arc::clone(hot),
             holds: self.holds.clone(),
+            invalidations: invalidations.clone(),
         })
     }
 
@@ -152,6 +162,9 @@ pub struct Hub {
     pub hot: Arc<HotStats>,
     /// Partitions per group.
     pub partitions: u32,
+    /// The read path (served when the configuration says `run_query`).
+    pub query: QueryService,
+    run_query: bool,
     group_commit: Option<Arc<GroupCommit>>,
     _mover: Option<Mover>,
     #[cfg(feature = "kafka")]
@@ -187,11 +200,21 @@ impl Hub {
         );
         let hot = Arc::new(HotStats::new());
         let applied = Arc::new(AppliedTracker::new(partitions));
+        let invalidations = Invalidations::default();
+        let query = QueryService::new(shards.clone(), &config.query, &invalidations);
 
         #[cfg(feature = "kafka")]
         if let Some(kafka) = &config.kafka {
             return crate::log::kafka::open_hub(
-                &config, kafka, directory, shards, meta, control, hot, applied,
+                &config,
+                kafka,
+                directory,
+                shards,
+                meta,
+                control,
+                hot,
+                applied,
+                (invalidations, query),
             )
             .await;
         }
@@ -209,7 +232,8 @@ impl Hub {
         }
         let group_commit = Arc::new(GroupCommit::start(Arc::clone(&log)));
         let (listener, mover) = if config.run_listener {
-            let listener = config.listener(&directory, &shards, &meta, &applied, &hot);
+            let listener =
+                config.listener(&directory, &shards, &meta, &applied, &hot, &invalidations);
             listener
                 .start_embedded(&log)
                 .await
@@ -250,6 +274,8 @@ impl Hub {
             publisher,
             hot,
             partitions,
+            query,
+            run_query: config.run_query,
             group_commit: Some(group_commit),
             _mover: mover,
             #[cfg(feature = "kafka")]
@@ -271,6 +297,7 @@ impl Hub {
         hot: Arc<HotStats>,
         partitions: u32,
         mover: Option<Mover>,
+        query: QueryService,
         kafka: crate::log::kafka::KafkaParts,
     ) -> Hub {
         Hub {
@@ -283,6 +310,8 @@ impl Hub {
             publisher,
             hot,
             partitions,
+            query,
+            run_query: true,
             group_commit: None,
             _mover: mover,
             _kafka: Some(kafka),
@@ -294,8 +323,8 @@ impl Hub {
         self.group_commit.as_ref()
     }
 
-    /// Serves the publisher on `listener` until `shutdown` (the listener keeps running
-    /// until the hub is dropped).
+    /// Serves the publisher and the read path on `listener` until `shutdown` (the listener
+    /// keeps running until the hub is dropped).
     pub async fn serve(&self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
         let mut builder = arpc::Server::builder().blocking_pool(
             // Publishes wait for a group commit (a few ms): enough threads that the group
@@ -304,6 +333,9 @@ impl Hub {
         );
         if let Some(publisher) = &self.publisher {
             builder = builder.add_service(crate::PublisherServer::from_arc(Arc::clone(publisher)));
+        }
+        if self.run_query {
+            builder = builder.add_service(crate::QueryServer::new(self.query.clone()));
         }
         builder.serve_with_incoming(listener, shutdown).await;
     }

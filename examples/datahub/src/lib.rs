@@ -15,11 +15,12 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`model`] | the messages: `Event`, its per-domain `Payload`, per-item results, stored rows |
-//! | [`service`] | the `Publisher` trait: the IDL |
+//! | [`service`] | the `Publisher` and `Query` traits: the IDL |
 //! | [`validate`] | the rules an event must follow |
 //! | [`partition`] | Kafka's murmur2, logical partitions, domain groups |
 //! | [`log`] | the segment log, group commit, Kafka and the outbox |
 //! | [`publisher`] | the `Publisher` implementation: per-item results, dedupe, acks |
+//! | [`query`] | the `Query` implementation: screens, the cache, coalescing, invalidation, `MOVED` retries |
 //! | [`listener`] | one pipeline per log partition, backpressure, runtime control |
 //! | [`dag`] | the pipeline's stages |
 //! | [`store`] | shards: version-guarded upserts, fences, checksums (SQLite, PostgreSQL) |
@@ -62,10 +63,13 @@ pub mod model;
 pub mod mover;
 pub mod partition;
 pub mod publisher;
+pub mod query;
 pub mod service;
 pub mod store;
 pub mod testing;
 pub mod validate;
 pub mod workload;
 
-pub use self::service::{Publisher, PublisherClient, PublisherServer};
+pub use self::service::{
+    Publisher, PublisherClient, PublisherServer, Query, QueryClient, QueryServer,
+};

@@ -184,6 +184,12 @@ pub enum Domain {
     Item,
     /// Point history entries (`points:{member id}:{version}`), projected from point changes.
     PointsHistory,
+    /// A member's benefits, indexed under the member (`benefits:{member id}:{benefit id}`),
+    /// projected from benefits so that a screen reads them in one range of its partition.
+    MemberBenefits,
+    /// A seller's items, indexed under the seller (`items:{seller id}:{item id}`), projected
+    /// from items.
+    SellerItems,
 }
 
 /// A versioned delete of one entity.
@@ -308,6 +314,111 @@ pub struct PointsHistoryRow {
     pub reason: String,
 }
 
+/// A read-your-writes token: the version a publish with `Ack::Applied` answered for one key
+/// (`ItemResult::applied_version` of the event with that `key`).
+#[arpc::message]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MinVersion {
+    /// The entity key (`points:42`), one the screen shows.
+    pub key: String,
+    /// The version the screen must show it at, or later.
+    pub version: u64,
+}
+
+/// One display screen: a member and a seller, composed from at most two shard reads.
+#[arpc::message]
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ScreenRequest {
+    /// The member (not 0).
+    pub member_id: u64,
+    /// The seller whose items are shown (not 0).
+    pub seller_id: u64,
+    /// How many of the seller's items to show (at most 100).
+    pub items: u32,
+    /// Read your writes: wait until the screen shows this key at this version or later.
+    pub min_version: Option<MinVersion>,
+    /// How long to wait for `min_version` (0: 1 s, at most 10 s); then `DEADLINE_EXCEEDED`.
+    pub max_wait_ms: u32,
+}
+
+/// The version a screen shows an entity at.
+#[arpc::message]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowVersion {
+    /// The entity key (`member:42`, `benefit:7`).
+    pub key: String,
+    /// Its version (the source version, or the log position when the source gave none).
+    pub version: u64,
+}
+
+/// What one screen of the app shows: the large, nested response whose best encoding depends
+/// on the caller.
+#[arpc::message]
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DisplayScreen {
+    /// The member's profile and perks, if known.
+    pub member: Option<MemberRow>,
+    /// The member's point balance, if known.
+    pub points: Option<PointsRow>,
+    /// The member's latest point changes, newest first.
+    pub history: Vec<PointsHistoryRow>,
+    /// The member's benefits.
+    pub benefits: Vec<Benefit>,
+    /// The seller's shop, if known.
+    pub seller: Option<Seller>,
+    /// The seller's items.
+    pub items: Vec<ItemRow>,
+    /// The version of every entity shown (for read-your-writes and regression checks).
+    pub versions: Vec<RowVersion>,
+}
+
+/// Raw records by key.
+#[arpc::message]
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct GetRequest {
+    /// The keys (at most 1,000).
+    pub keys: Vec<RecordKey>,
+}
+
+/// Where a record is: its domain, the partition key it was published under, and its key.
+#[arpc::message]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordKey {
+    /// The domain.
+    pub domain: Domain,
+    /// The partition key (member or seller id, decimal).
+    pub partition_key: String,
+    /// The entity key.
+    pub key: String,
+}
+
+/// One stored record, as the shard holds it.
+#[arpc::message]
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// The domain.
+    pub domain: Domain,
+    /// The key.
+    pub key: String,
+    /// Its version.
+    pub version: u64,
+    /// A tombstone (deleted at `version`).
+    pub deleted: bool,
+    /// The row (protobuf of the domain's row type: `MemberRow`, `Seller`, `Benefit`,
+    /// `PointsRow`, `ItemRow`, `PointsHistoryRow`).
+    pub payload: bytes::Bytes,
+    /// When it was last written (Unix milliseconds).
+    pub updated_at_ms: i64,
+}
+
+/// Records found, in the order asked; keys never written are left out.
+#[arpc::message]
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Records {
+    /// The records.
+    pub records: Vec<Record>,
+}
+
 /// A message with no fields.
 #[arpc::message]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -315,13 +426,15 @@ pub struct Empty {}
 
 impl Domain {
     /// Every storable domain.
-    pub const ALL: [Domain; 6] = [
+    pub const ALL: [Domain; 8] = [
         Domain::Member,
         Domain::Seller,
         Domain::Benefit,
         Domain::Points,
         Domain::Item,
         Domain::PointsHistory,
+        Domain::MemberBenefits,
+        Domain::SellerItems,
     ];
 
     /// The stable number stored in shard rows.
@@ -334,6 +447,8 @@ impl Domain {
             Domain::Points => 4,
             Domain::Item => 5,
             Domain::PointsHistory => 6,
+            Domain::MemberBenefits => 7,
+            Domain::SellerItems => 8,
         }
     }
 
@@ -352,6 +467,8 @@ impl Domain {
             Domain::Points => "points",
             Domain::Item => "item",
             Domain::PointsHistory => "points-history",
+            Domain::MemberBenefits => "member-benefits",
+            Domain::SellerItems => "seller-items",
         }
     }
 
@@ -364,7 +481,37 @@ impl Domain {
             Domain::Benefit => "benefit:",
             Domain::Points | Domain::PointsHistory => "points:",
             Domain::Item => "item:",
+            Domain::MemberBenefits => "benefits:",
+            Domain::SellerItems => "items:",
         }
+    }
+}
+
+/// The key of a member's benefit in the member's index (`benefits:{member}:{benefit:020}`:
+/// zero-padded, so a range of the index is in id order).
+pub fn benefit_index_key(member_id: u64, benefit_id: u64) -> String {
+    format!("benefits:{member_id}:{benefit_id:020}")
+}
+
+/// The key of a seller's item in the seller's index (`items:{seller}:{item:020}`).
+pub fn item_index_key(seller_id: u64, item_id: u64) -> String {
+    format!("items:{seller_id}:{item_id:020}")
+}
+
+/// The index key an entity row also has, from its domain, key and partition id: benefits are
+/// indexed under their member, items under their seller (`None` for the other domains).
+pub fn index_key(domain: Domain, key: &str, partition_id: u64) -> Option<(Domain, String)> {
+    let id = |prefix: &str| key.strip_prefix(prefix)?.parse::<u64>().ok();
+    match domain {
+        Domain::Benefit => Some((
+            Domain::MemberBenefits,
+            benefit_index_key(partition_id, id("benefit:")?),
+        )),
+        Domain::Item => Some((
+            Domain::SellerItems,
+            item_index_key(partition_id, id("item:")?),
+        )),
+        _ => None,
     }
 }
 

@@ -60,10 +60,12 @@ impl Group {
     /// The group whose log carries changes of `domain`.
     pub fn of_domain(domain: Domain) -> Option<Group> {
         match domain {
-            Domain::Member | Domain::Benefit | Domain::Points | Domain::PointsHistory => {
-                Some(Group::Member)
-            }
-            Domain::Seller | Domain::Item => Some(Group::Seller),
+            Domain::Member
+            | Domain::Benefit
+            | Domain::Points
+            | Domain::PointsHistory
+            | Domain::MemberBenefits => Some(Group::Member),
+            Domain::Seller | Domain::Item | Domain::SellerItems => Some(Group::Seller),
             Domain::Unspecified => None,
         }
     }

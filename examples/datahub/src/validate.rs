@@ -125,7 +125,10 @@ fn payload_rules(payload: &Payload) -> Result<(), String> {
             Ok(())
         }
         Payload::Delete(t) => match t.domain {
-            Domain::Unspecified | Domain::PointsHistory => Err(format!(
+            Domain::Unspecified
+            | Domain::PointsHistory
+            | Domain::MemberBenefits
+            | Domain::SellerItems => Err(format!(
                 "tombstone.domain `{}` cannot be deleted by an event",
                 t.domain
             )),

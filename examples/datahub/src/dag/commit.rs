@@ -8,11 +8,14 @@ use crate::directory::DirectoryError;
 use crate::listener::applied::Applied;
 use crate::listener::pipeline::PipelineCtx;
 use crate::model::ItemStatus;
+use crate::query::invalidate::Owner;
 use crate::store::WriteOutcome;
 
 /// Commits a written batch. Retries until the offset store takes it (a lost offset commit
 /// would only mean re-applying, but an unrecorded one must not let the position run ahead).
 pub async fn commit(ctx: &PipelineCtx, batch: Batch) {
+    // The read path's caches drop what this batch changed before anyone is told it applied.
+    ctx.shared.invalidations.send(&changed_owners(&batch));
     let mut backoff = std::time::Duration::from_millis(50);
     while let Err(e) = ctx.shared.meta.dead_letters(batch.dead.clone()).await {
         ctx.status.set_stalled(Some(format!("dead letters: {e}")));
@@ -74,6 +77,23 @@ pub async fn commit(ctx: &PipelineCtx, batch: Batch) {
         BatchKind::Tick => return,
     }
     ctx.status.count_batch();
+}
+
+/// The owners (member or seller) whose rows the batch changed.
+fn changed_owners(batch: &Batch) -> Vec<Owner> {
+    let group = batch.partition.group;
+    let mut owners: Vec<Owner> = batch
+        .rows
+        .iter()
+        .zip(&batch.outcomes)
+        .filter(|(_, o)| matches!(o, Some(WriteOutcome::Applied)))
+        .filter_map(|(r, _)| batch.items.get(r.item))
+        .filter_map(|item| item.event.partition_key.parse().ok())
+        .map(|id| Owner { group, id })
+        .collect();
+    owners.sort_unstable();
+    owners.dedup();
+    owners
 }
 
 /// What each event of a live batch came to, for publishers waiting with `Ack::Applied`.

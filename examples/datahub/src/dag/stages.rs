@@ -10,6 +10,7 @@ use crate::directory::Snapshot;
 use crate::meta::DeadLetter;
 use crate::model::{
     Domain, Event, Grade, ItemRow, MemberRow, Payload, PointsHistoryRow, PointsRow,
+    benefit_index_key, index_key, item_index_key,
 };
 use crate::partition::logical_partition;
 use crate::store::{Row, RowWrite};
@@ -220,20 +221,27 @@ pub fn project(batch: &mut Batch) {
             ),
             Payload::Seller(s) => push(row(Domain::Seller, e.key.clone(), encode(s), false), true),
             Payload::Benefit(b) => {
-                push(row(Domain::Benefit, e.key.clone(), encode(b), false), true);
+                let payload = encode(b);
+                push(
+                    row(Domain::Benefit, e.key.clone(), payload.clone(), false),
+                    true,
+                );
+                // The member's index of benefits: a screen reads it as one key range.
+                let key = benefit_index_key(b.member_id, b.benefit_id);
+                push(row(Domain::MemberBenefits, key, payload, false), false);
             }
-            Payload::Item(i) => push(
-                row(
-                    Domain::Item,
-                    e.key.clone(),
-                    encode(&ItemRow {
-                        item: i.clone(),
-                        final_price: item.enrichment.final_price.unwrap_or(i.price),
-                    }),
-                    false,
-                ),
-                true,
-            ),
+            Payload::Item(i) => {
+                let payload = encode(&ItemRow {
+                    item: i.clone(),
+                    final_price: item.enrichment.final_price.unwrap_or(i.price),
+                });
+                push(
+                    row(Domain::Item, e.key.clone(), payload.clone(), false),
+                    true,
+                );
+                let key = item_index_key(i.seller_id, i.item_id);
+                push(row(Domain::SellerItems, key, payload, false), false);
+            }
             Payload::Points(p) => {
                 push(
                     row(
@@ -265,7 +273,17 @@ pub fn project(batch: &mut Batch) {
                     false,
                 );
             }
-            Payload::Delete(t) => push(row(t.domain, e.key.clone(), Bytes::new(), true), true),
+            Payload::Delete(t) => {
+                push(row(t.domain, e.key.clone(), Bytes::new(), true), true);
+                if let Some((domain, key)) = e
+                    .partition_key
+                    .parse()
+                    .ok()
+                    .and_then(|owner| index_key(t.domain, &e.key, owner))
+                {
+                    push(row(domain, key, Bytes::new(), true), false);
+                }
+            }
             Payload::Unknown => {}
         }
     }

@@ -34,6 +34,7 @@ use crate::hot::HotStats;
 use crate::log::SegmentLog;
 use crate::meta::MetaDb;
 use crate::partition::{Group, LogPartition};
+use crate::query::invalidate::Invalidations;
 use crate::store::ShardSet;
 
 /// How a listener runs.
@@ -160,6 +161,8 @@ pub struct ListenerParts {
     pub hot: Arc<HotStats>,
     /// Crash-test hold points.
     pub holds: Holds,
+    /// The read path's caches, told of the owners each committed batch changed.
+    pub invalidations: Invalidations,
 }
 
 /// What the stages of every pipeline share.
@@ -173,6 +176,7 @@ pub(crate) struct Shared {
     pub(crate) applied: Arc<AppliedTracker>,
     pub(crate) hot: Arc<HotStats>,
     pub(crate) holds: Holds,
+    pub(crate) invalidations: Invalidations,
     gates: Vec<(Group, Arc<Gate>)>,
 }
 
@@ -219,6 +223,7 @@ impl Listener {
             applied: parts.applied,
             hot: parts.hot,
             holds: parts.holds,
+            invalidations: parts.invalidations,
             gates,
         });
         let listener = Arc::new(Self {

@@ -256,6 +256,16 @@ impl Shard {
         dispatch!(self, s => s.get(lp, domain, key).await)
     }
 
+    /// Several rows of one partition (exact keys and key ranges) and the partition's fence,
+    /// in one statement: one round trip and one snapshot. A screen's read of one owner.
+    pub async fn read_partition(
+        &self,
+        lp: Lp,
+        parts: Vec<ReadPart>,
+    ) -> Result<PartitionRead, StoreError> {
+        dispatch!(self, s => s.read_partition(lp, parts).await)
+    }
+
     /// Up to `limit` rows of `lp` after `after` (in primary-key order).
     pub async fn scan(
         &self,
@@ -359,6 +369,89 @@ pub async fn read_current(
         shard: shards.directory().snapshot().placement(lp).shard,
         reason: format!("{lp} kept moving while being read"),
     })
+}
+
+/// One part of a [`Shard::read_partition`]: an exact key, or the last `limit` keys under a
+/// prefix (in descending key order: the newest history entries, the highest ids).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadPart {
+    /// The row of one key.
+    Key(Domain, String),
+    /// The last `limit` rows whose key starts with `prefix`.
+    Prefix {
+        /// Their domain.
+        domain: Domain,
+        /// The key prefix (`benefits:42:`).
+        prefix: String,
+        /// At most this many.
+        limit: u32,
+    },
+}
+
+/// What one [`Shard::read_partition`] saw, in one snapshot: the rows, and the partition's
+/// fence at that moment (a fence newer than the epoch routed by means the rows may be stale).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PartitionRead {
+    /// The rows found, tombstones included, in the order of the parts.
+    pub rows: Vec<Row>,
+    /// The partition's fence epoch, if the shard has handed it away.
+    pub fence: Option<u64>,
+}
+
+/// The SQL of a partition read with `parts`: the fence and every part in one statement, so
+/// both come from one snapshot (and one round trip). `p(n)` writes the n-th placeholder
+/// (`?n` for SQLite, `$n` for PostgreSQL); parameters are grp, lp, then per part its domain
+/// and key (or domain, from, to, limit).
+pub(crate) fn partition_read_sql(parts: &[ReadPart], p: fn(usize) -> String) -> String {
+    use std::fmt::Write;
+    const COLS: &str =
+        "grp, lp, domain, key, source_version, log_pos, deleted, payload, updated_at_ms";
+    let mut n = 2;
+    let mut next = || {
+        n += 1;
+        p(n)
+    };
+    let (grp, lp) = (p(1), p(2));
+    let mut union = String::new();
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            union.push_str(" UNION ALL ");
+        }
+        let where_ = format!("grp = {grp} AND lp = {lp} AND domain = {}", next());
+        let _ = match part {
+            ReadPart::Key(..) => write!(
+                union,
+                "SELECT * FROM (SELECT {COLS} FROM records WHERE {where_} AND key = {}) AS q{i}",
+                next()
+            ),
+            ReadPart::Prefix { .. } => {
+                let (from, to, limit) = (next(), next(), next());
+                write!(
+                    union,
+                    "SELECT * FROM (SELECT {COLS} FROM records WHERE {where_} AND key >= {from} \
+                     AND key < {to} ORDER BY key DESC LIMIT {limit}) AS q{i}"
+                )
+            }
+        };
+    }
+    format!(
+        "SELECT f.epoch, r.grp, r.lp, r.domain, r.key, r.source_version, r.log_pos, r.deleted, \
+         r.payload, r.updated_at_ms FROM (SELECT (SELECT epoch FROM partition_fence \
+         WHERE grp = {grp} AND lp = {lp}) AS epoch) AS f LEFT JOIN ({union}) AS r ON 1 = 1"
+    )
+}
+
+/// The first string after every string that starts with `prefix` (its last byte plus one;
+/// keys are ASCII).
+pub(crate) fn prefix_end(prefix: &str) -> String {
+    let mut end = prefix.as_bytes().to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0x7f {
+            end.push(last + 1);
+            break;
+        }
+    }
+    String::from_utf8(end).unwrap_or_default()
 }
 
 /// How shards are opened.

@@ -47,7 +47,10 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod
 use tokio_postgres::NoTls;
 use tokio_postgres::types::ToSql;
 
-use super::{Fault, Row, RowWrite, ShardOptions, StoreError, WriteOutcome, sorted_order};
+use super::{
+    Fault, PartitionRead, ReadPart, Row, RowWrite, ShardOptions, StoreError, WriteOutcome,
+    partition_read_sql, prefix_end, sorted_order,
+};
 use crate::model::Domain;
 use crate::partition::{Group, Lp};
 
@@ -219,10 +222,15 @@ fn fence_lock(lp: Lp) -> (i32, i32) {
 }
 
 fn read_row(shard: u32, r: &tokio_postgres::Row) -> Result<Row, StoreError> {
+    read_row_at(shard, r, 0)
+}
+
+/// A row from the columns starting at `base`.
+fn read_row_at(shard: u32, r: &tokio_postgres::Row, base: usize) -> Result<Row, StoreError> {
     let db = pg_err(shard);
-    let grp: i16 = r.try_get(0).map_err(&db)?;
-    let lp: i32 = r.try_get(1).map_err(&db)?;
-    let domain: i16 = r.try_get(2).map_err(&db)?;
+    let grp: i16 = r.try_get(base).map_err(&db)?;
+    let lp: i32 = r.try_get(base + 1).map_err(&db)?;
+    let domain: i16 = r.try_get(base + 2).map_err(&db)?;
     let corrupt = |reason: String| StoreError::Corrupt { shard, reason };
     let group = u8::try_from(grp)
         .ok()
@@ -233,16 +241,16 @@ fn read_row(shard: u32, r: &tokio_postgres::Row) -> Result<Row, StoreError> {
         .and_then(Domain::from_id)
         .ok_or_else(|| corrupt(format!("domain number {domain}")))?;
     let lp = u32::try_from(lp).map_err(|_| corrupt(format!("logical partition {lp}")))?;
-    let payload: Vec<u8> = r.try_get(7).map_err(&db)?;
+    let payload: Vec<u8> = r.try_get(base + 7).map_err(&db)?;
     Ok(Row {
         lp: Lp { group, lp },
         domain,
-        key: r.try_get(3).map_err(&db)?,
-        source_version: to_u64(r.try_get(4).map_err(&db)?),
-        log_pos: to_u64(r.try_get(5).map_err(&db)?),
-        deleted: r.try_get(6).map_err(&db)?,
+        key: r.try_get(base + 3).map_err(&db)?,
+        source_version: to_u64(r.try_get(base + 4).map_err(&db)?),
+        log_pos: to_u64(r.try_get(base + 5).map_err(&db)?),
+        deleted: r.try_get(base + 6).map_err(&db)?,
         payload: Bytes::from(payload),
-        updated_at_ms: r.try_get(8).map_err(&db)?,
+        updated_at_ms: r.try_get(base + 8).map_err(&db)?,
     })
 }
 
@@ -681,6 +689,51 @@ impl PgShard {
             .await
             .map_err(&db)?;
         row.map(|r| read_row(id, &r)).transpose()
+    }
+
+    pub(crate) async fn read_partition(
+        &self,
+        lp: Lp,
+        parts: Vec<ReadPart>,
+    ) -> Result<PartitionRead, StoreError> {
+        use tokio_postgres::types::ToSql;
+        let id = self.inner.id;
+        let db = pg_err(id);
+        let client = self.client().await?;
+        let sql = partition_read_sql(&parts, |n| format!("${n}"));
+        let stmt = client.prepare_cached(&sql).await.map_err(&db)?;
+        let (grp, num) = (i16::from(lp.group.id()), lp_i32(lp));
+        let mut values: Vec<Box<dyn ToSql + Sync + Send>> = vec![Box::new(grp), Box::new(num)];
+        for part in &parts {
+            match part {
+                ReadPart::Key(domain, key) => {
+                    values.push(Box::new(i16::from(domain.id())));
+                    values.push(Box::new(key.clone()));
+                }
+                ReadPart::Prefix {
+                    domain,
+                    prefix,
+                    limit,
+                } => {
+                    values.push(Box::new(i16::from(domain.id())));
+                    values.push(Box::new(prefix.clone()));
+                    values.push(Box::new(prefix_end(prefix)));
+                    values.push(Box::new(i64::from(*limit)));
+                }
+            }
+        }
+        let params: Vec<&(dyn ToSql + Sync)> = values
+            .iter()
+            .map(|v| v.as_ref() as &(dyn ToSql + Sync))
+            .collect();
+        let mut out = PartitionRead::default();
+        for r in client.query(&stmt, &params).await.map_err(&db)? {
+            out.fence = r.try_get::<_, Option<i64>>(0).map_err(&db)?.map(to_u64);
+            if r.try_get::<_, Option<i16>>(1).map_err(&db)?.is_some() {
+                out.rows.push(read_row_at(id, &r, 1)?);
+            }
+        }
+        Ok(out)
     }
 
     pub(crate) async fn scan(

@@ -23,7 +23,10 @@ use bytes::Bytes;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Fault, Row, RowWrite, ShardOptions, StoreError, WriteOutcome, sorted_order};
+use super::{
+    Fault, PartitionRead, ReadPart, Row, RowWrite, ShardOptions, StoreError, WriteOutcome,
+    partition_read_sql, prefix_end, sorted_order,
+};
 use crate::model::Domain;
 use crate::partition::{Group, Lp};
 
@@ -161,9 +164,18 @@ fn to_u64(v: i64) -> u64 {
 }
 
 fn read_row(shard: u32, r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Row, StoreError>> {
-    let grp: i64 = r.get(0)?;
-    let lp: i64 = r.get(1)?;
-    let domain: i64 = r.get(2)?;
+    read_row_at(shard, r, 0)
+}
+
+/// A row from the columns starting at `base`.
+fn read_row_at(
+    shard: u32,
+    r: &rusqlite::Row<'_>,
+    base: usize,
+) -> rusqlite::Result<Result<Row, StoreError>> {
+    let grp: i64 = r.get(base)?;
+    let lp: i64 = r.get(base + 1)?;
+    let domain: i64 = r.get(base + 2)?;
     let corrupt = |reason: String| Ok(Err(StoreError::Corrupt { shard, reason }));
     let Some(group) = u8::try_from(grp).ok().and_then(Group::from_id) else {
         return corrupt(format!("group number {grp}"));
@@ -171,19 +183,19 @@ fn read_row(shard: u32, r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Row, S
     let Some(domain) = u8::try_from(domain).ok().and_then(Domain::from_id) else {
         return corrupt(format!("domain number {domain}"));
     };
-    let payload: Vec<u8> = r.get(7)?;
+    let payload: Vec<u8> = r.get(base + 7)?;
     Ok(Ok(Row {
         lp: Lp {
             group,
             lp: u32::try_from(lp).unwrap_or(u32::MAX),
         },
         domain,
-        key: r.get(3)?,
-        source_version: to_u64(r.get(4)?),
-        log_pos: to_u64(r.get(5)?),
-        deleted: r.get::<_, i64>(6)? != 0,
+        key: r.get(base + 3)?,
+        source_version: to_u64(r.get(base + 4)?),
+        log_pos: to_u64(r.get(base + 5)?),
+        deleted: r.get::<_, i64>(base + 6)? != 0,
         payload: Bytes::from(payload),
-        updated_at_ms: r.get(8)?,
+        updated_at_ms: r.get(base + 8)?,
     }))
 }
 
@@ -337,6 +349,50 @@ impl SqliteShard {
             .optional()
             .map_err(db_err(id))?
             .transpose()
+        })
+        .await
+    }
+
+    pub(crate) async fn read_partition(
+        &self,
+        lp: Lp,
+        parts: Vec<ReadPart>,
+    ) -> Result<PartitionRead, StoreError> {
+        let id = self.inner.id;
+        self.read(move |conn| {
+            let sql = partition_read_sql(&parts, |n| format!("?{n}"));
+            let mut stmt = conn.prepare_cached(&sql).map_err(db_err(id))?;
+            let mut values: Vec<rusqlite::types::Value> =
+                vec![i64::from(lp.group.id()).into(), i64::from(lp.lp).into()];
+            for part in &parts {
+                match part {
+                    ReadPart::Key(domain, key) => {
+                        values.push(i64::from(domain.id()).into());
+                        values.push(key.clone().into());
+                    }
+                    ReadPart::Prefix {
+                        domain,
+                        prefix,
+                        limit,
+                    } => {
+                        values.push(i64::from(domain.id()).into());
+                        values.push(prefix.clone().into());
+                        values.push(prefix_end(prefix).into());
+                        values.push(i64::from(*limit).into());
+                    }
+                }
+            }
+            let mut out = PartitionRead::default();
+            let mut rows = stmt
+                .query(rusqlite::params_from_iter(values))
+                .map_err(db_err(id))?;
+            while let Some(r) = rows.next().map_err(db_err(id))? {
+                out.fence = r.get::<_, Option<i64>>(0).map_err(db_err(id))?.map(to_u64);
+                if r.get::<_, Option<i64>>(1).map_err(db_err(id))?.is_some() {
+                    out.rows.push(read_row_at(id, r, 1).map_err(db_err(id))??);
+                }
+            }
+            Ok(out)
         })
         .await
     }

@@ -145,6 +145,13 @@ impl HubProcess {
             .await
             .expect("connects")
     }
+
+    /// A client of the read path (served on the same address).
+    pub async fn query(&self) -> arpc_example_datahub::QueryClient {
+        arpc_example_datahub::QueryClient::connect(self.addr.clone())
+            .await
+            .expect("connects")
+    }
 }
 
 impl Drop for HubProcess {

@@ -28,6 +28,8 @@ use crate::mover::Mover;
 use crate::partition::Group;
 use crate::publisher::outbox::KafkaSink;
 use crate::publisher::{PublisherService, Sink};
+use crate::query::QueryService;
+use crate::query::invalidate::Invalidations;
 use crate::store::ShardSet;
 
 pub use self::consumer::{Assignment, GroupOffsets, Member, PartitionSource};
@@ -205,7 +207,9 @@ pub(crate) async fn open_hub(
     control: Control,
     hot: Arc<HotStats>,
     applied: Arc<AppliedTracker>,
+    reads: (Invalidations, QueryService),
 ) -> Result<Hub, HubError> {
+    let (invalidations, query) = reads;
     let partitions = config.log.partitions;
     create_topics(kafka, partitions, Duration::from_secs(30)).await?;
     let outbox = Arc::new(SegmentLog::open(
@@ -214,7 +218,7 @@ pub(crate) async fn open_hub(
     )?);
     let outbox_commit = Arc::new(GroupCommit::start(Arc::clone(&outbox)));
     let (listener, member, mover) = if config.run_listener {
-        let listener = config.listener(&directory, &shards, &meta, &applied, &hot);
+        let listener = config.listener(&directory, &shards, &meta, &applied, &hot, &invalidations);
         let member = Member::start(kafka, partitions, Arc::clone(&listener), assignment(config))?;
         let owner = Arc::clone(&listener);
         let mover = Mover::start(
@@ -253,6 +257,7 @@ pub(crate) async fn open_hub(
         hot,
         partitions,
         mover,
+        query,
         KafkaParts { sink, member },
     ))
 }
