@@ -1,14 +1,15 @@
-//! The demo (the README's main job): the whole write side on one box, embedded.
+//! The demo (the README's main job): the whole hub on one box, embedded.
 //!
 //! Five team publishers send Zipf-skewed events over arpc to the hub's `Publisher`; the
-//! listener applies them to four SQLite shards; readers keep reading hot keys from the shards.
-//! A table is printed every second. At about a third of the run, the demo adds a shard and
+//! listener applies them to four SQLite shards; screen readers read display screens of hot
+//! members and sellers over the hub's `Query` service, each in its own codec (two postcard,
+//! two protobuf, two JSON). A table is printed every second. At about a third of the run, the demo adds a shard and
 //! moves the hottest logical partition to it, under load. At the end it checks the
 //! invariants and fails on a violation:
 //!
 //! 1. every acknowledged event is applied: each key's stored version is the newest version
 //!    acknowledged for it;
-//! 2. no reader ever saw a key's version go backwards;
+//! 2. no screen reader ever saw a key's version go backwards, and no screen read failed;
 //! 3. the move verified equal checksums before switching, moved every row of the partition
 //!    and left nothing behind on the source.
 
@@ -20,14 +21,18 @@ use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
 
-use crate::PublisherClient;
+use arpc::client::CallOptions;
+use arpc::codec::{CodecKind, CodecSet};
+
 use crate::control::MoveRequest;
 use crate::directory::{MoveJob, MovePhase};
 use crate::hub::{Hub, HubConfig};
+use crate::model::ScreenRequest;
 use crate::model::{Ack, ItemStatus, PublishRequest};
 use crate::partition::logical_partition;
 use crate::store::read_current;
-use crate::workload::{KeyRef, Producer, Rng, Team};
+use crate::workload::{KeyRef, Producer, Team, Zipf};
+use crate::{PublisherClient, QueryClient};
 
 /// How the demo runs.
 #[derive(Debug, Clone)]
@@ -69,8 +74,10 @@ pub struct DemoReport {
     pub lost: u64,
     /// Reads that saw a version go backwards.
     pub regressions: u64,
-    /// Reads made.
+    /// Screens read.
     pub reads: u64,
+    /// Screen reads that failed.
+    pub read_errors: u64,
     /// The move, as it ended.
     pub moved: Option<MoveJob>,
     /// What went wrong (empty: every invariant held).
@@ -157,16 +164,31 @@ pub async fn run(opts: DemoOptions) -> Result<DemoReport, String> {
             .await
         }));
     }
-    let reads = Arc::new(AtomicU64::new(0));
-    let regressions = Arc::new(AtomicU64::new(0));
-    let reader = tokio::spawn(read_hot_keys(
-        Arc::clone(&hub),
-        Arc::clone(&model),
-        Arc::clone(&running),
-        Arc::clone(&reads),
-        Arc::clone(&regressions),
-    ));
-
+    let readers = Readers::default();
+    let mut reader_tasks = Vec::new();
+    for (n, codec) in [
+        CodecKind::Postcard,
+        CodecKind::Proto,
+        CodecKind::Json,
+        CodecKind::Postcard,
+        CodecKind::Proto,
+        CodecKind::Json,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let client = QueryClient::connect(format!("http://{addr}"))
+            .await
+            .map_err(|e| e.to_string())?;
+        reader_tasks.push(tokio::spawn(read_screens(
+            client,
+            codec,
+            opts.keys,
+            n as u64,
+            Arc::clone(&running),
+            readers.clone(),
+        )));
+    }
     let started = Instant::now();
     let move_at = Duration::from_secs((opts.seconds / 3).max(1));
     let mut move_job: Option<u64> = None;
@@ -174,16 +196,20 @@ pub async fn run(opts: DemoOptions) -> Result<DemoReport, String> {
     let mut last_applied = applied_total(&hub);
     say!(
         opts,
-        "{:>4} {:>12} {:>10} {:>9} {:>9} {:>7} {:>14} {:>11}",
+        "{:>4} {:>12} {:>10} {:>9} {:>9} {:>8} {:>9} {:>6} {:>7} {:>14} {:>11}",
         "t",
         "published/s",
         "applied/s",
         "lag p50",
         "lag p99",
+        "reads/s",
+        "read p99",
+        "hit %",
         "paused",
         "move",
         "last pause"
     );
+    let (mut last_reads, mut last_hits, mut last_misses) = (0, 0, 0);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.tick().await;
     while started.elapsed() < Duration::from_secs(opts.seconds) {
@@ -219,18 +245,32 @@ pub async fn run(opts: DemoOptions) -> Result<DemoReport, String> {
             .as_ref()
             .and_then(|j| j.pause_ms)
             .map_or("-".to_owned(), |ms| format!("{ms:.1} ms"));
+        let reads = readers.screens.load(Ordering::Relaxed);
+        let read_p99 = readers.take_p99_us();
+        let cache = hub.query.cache_stats();
+        let (hits, misses) = (
+            cache.hits.load(Ordering::Relaxed),
+            cache.misses.load(Ordering::Relaxed),
+        );
+        #[allow(clippy::cast_precision_loss)]
+        let hit_rate = (hits - last_hits) as f64 * 100.0
+            / ((hits - last_hits) + (misses - last_misses)).max(1) as f64;
         say!(
             opts,
-            "{:>4} {:>12} {:>10} {:>7}ms {:>7}ms {:>7} {:>14} {:>11}",
+            "{:>4} {:>12} {:>10} {:>7}ms {:>7}ms {:>8} {:>7.1}ms {:>6.1} {:>7} {:>14} {:>11}",
             started.elapsed().as_secs(),
             p - last_published,
             a - last_applied,
             lat.p50,
             lat.p99,
+            reads - last_reads,
+            read_p99 as f64 / 1000.0,
+            hit_rate,
             paused,
             phase,
             pause
         );
+        (last_reads, last_hits, last_misses) = (reads, hits, misses);
         last_published = p;
         last_applied = a;
     }
@@ -243,7 +283,9 @@ pub async fn run(opts: DemoOptions) -> Result<DemoReport, String> {
     for t in teams {
         t.await.map_err(|e| e.to_string())??;
     }
-    let _ = reader.await;
+    for t in reader_tasks {
+        let _ = t.await;
+    }
     let listener = hub.listener.as_ref().ok_or("no listener")?;
     if !listener.caught_up(Duration::from_secs(120)).await {
         return Err(format!(
@@ -254,8 +296,9 @@ pub async fn run(opts: DemoOptions) -> Result<DemoReport, String> {
     let mut report = DemoReport {
         acknowledged: published.load(Ordering::Relaxed),
         refused: refused.load(Ordering::Relaxed),
-        reads: reads.load(Ordering::Relaxed),
-        regressions: regressions.load(Ordering::Relaxed),
+        reads: readers.screens.load(Ordering::Relaxed),
+        read_errors: readers.errors.load(Ordering::Relaxed),
+        regressions: readers.regressions.load(Ordering::Relaxed),
         ..DemoReport::default()
     };
     if let Some(id) = move_job {
@@ -273,6 +316,13 @@ pub async fn run(opts: DemoOptions) -> Result<DemoReport, String> {
         report.violations.push(format!(
             "{} reads saw a version go backwards",
             report.regressions
+        ));
+    }
+    if report.read_errors > 0 {
+        report.violations.push(format!(
+            "{} screen reads failed (first: {})",
+            report.read_errors,
+            readers.first_error().unwrap_or_default()
         ));
     }
     let _ = stop_server.send(());
@@ -340,43 +390,88 @@ async fn publish_team(
     Ok(())
 }
 
-/// Reads acknowledged keys (the hot ones more often) through the directory, checking that
-/// no key's version ever goes backwards.
-async fn read_hot_keys(
-    hub: Arc<Hub>,
-    model: Arc<Mutex<Model>>,
-    running: Arc<AtomicBool>,
-    reads: Arc<AtomicU64>,
+/// What the screen readers share: counts, read latencies, the first error.
+#[derive(Clone, Default)]
+struct Readers {
+    screens: Arc<AtomicU64>,
+    errors: Arc<AtomicU64>,
     regressions: Arc<AtomicU64>,
+    latency_us: Arc<Mutex<Option<hdrhistogram::Histogram<u64>>>>,
+    first_error: Arc<Mutex<Option<String>>>,
+}
+
+impl Readers {
+    fn record(&self, us: u64) {
+        if let Ok(mut h) = self.latency_us.lock() {
+            let h = h.get_or_insert_with(|| {
+                hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 2).expect("bounds")
+            });
+            let _ = h.record(us.max(1));
+        }
+    }
+
+    /// The p99 read latency since the last call (µs), and a fresh window.
+    fn take_p99_us(&self) -> u64 {
+        self.latency_us
+            .lock()
+            .ok()
+            .and_then(|mut h| h.take())
+            .map_or(0, |h| h.value_at_quantile(0.99))
+    }
+
+    fn first_error(&self) -> Option<String> {
+        self.first_error.lock().ok().and_then(|e| e.clone())
+    }
+}
+
+/// Reads screens of Zipf-chosen members and sellers in `codec` (the hot ones more often),
+/// checking that no entity's version ever goes backwards.
+async fn read_screens(
+    client: QueryClient,
+    codec: CodecKind,
+    keys: u64,
+    seed: u64,
+    running: Arc<AtomicBool>,
+    readers: Readers,
 ) {
-    let mut rng = Rng::new(9);
+    let mut rng = crate::workload::Rng::new(seed + 100);
+    let (members, sellers) = (Zipf::new(keys, 1.1), Zipf::new((keys / 10).max(1), 1.1));
+    let options = CallOptions::default()
+        .codec(codec)
+        .accept(CodecSet::only(codec));
     let mut seen: HashMap<String, u64> = HashMap::new();
+    // 500 screens/s per reader at most: the readers share the two cores with the publishers.
+    let mut pace = tokio::time::interval(Duration::from_millis(2));
+    pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while running.load(Ordering::Acquire) {
-        let sample: Vec<KeyRef> = match model.lock() {
-            Ok(m) if !m.acked.is_empty() => {
-                let keys: Vec<&(KeyRef, u64)> = m.acked.values().take(2000).collect();
-                (0..32)
-                    .map(|_| {
-                        keys[usize::try_from(rng.below(keys.len() as u64)).unwrap_or(0)]
-                            .0
-                            .clone()
-                    })
-                    .collect()
-            }
-            _ => Vec::new(),
+        pace.tick().await;
+        let request = ScreenRequest {
+            member_id: members.sample(&mut rng),
+            seller_id: sellers.sample(&mut rng),
+            items: 20,
+            ..ScreenRequest::default()
         };
-        for k in sample {
-            let lp = logical_partition(k.group, &k.partition_key);
-            if let Ok(Some(row)) = read_current(&hub.shards, lp, k.domain, &k.key).await {
-                reads.fetch_add(1, Ordering::Relaxed);
-                let last = seen.entry(k.key.clone()).or_insert(0);
-                if row.version() < *last {
-                    regressions.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
+        match client.screen_with(request, options.clone()).await {
+            Ok(response) => {
+                readers.record(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX));
+                readers.screens.fetch_add(1, Ordering::Relaxed);
+                for v in response.message.versions {
+                    let last = seen.entry(v.key).or_insert(0);
+                    if v.version < *last {
+                        readers.regressions.fetch_add(1, Ordering::Relaxed);
+                    }
+                    *last = (*last).max(v.version);
                 }
-                *last = (*last).max(row.version());
+            }
+            Err(e) => {
+                readers.errors.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut first) = readers.first_error.lock() {
+                    first.get_or_insert_with(|| format!("{e:?}"));
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
             }
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
@@ -520,8 +615,8 @@ async fn check_applied(
 fn summary(r: &DemoReport) -> String {
     let mut s = format!(
         "acknowledged {} events ({} refused); {} keys checked: {} not as acknowledged; \
-         {} reads, {} regressions",
-        r.acknowledged, r.refused, r.keys_checked, r.lost, r.reads, r.regressions
+         {} screens read ({} failed), {} regressions",
+        r.acknowledged, r.refused, r.keys_checked, r.lost, r.reads, r.read_errors, r.regressions
     );
     if let Some(j) = &r.moved {
         s.push_str(&format!(

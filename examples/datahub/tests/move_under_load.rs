@@ -11,22 +11,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use arpc_example_datahub::control::MoveRequest;
-use arpc_example_datahub::directory::{MoveJob, MovePhase};
-use arpc_example_datahub::partition::{Lp, logical_partition};
+use arpc_example_datahub::partition::logical_partition;
 use arpc_example_datahub::workload::Rng;
 use support::{HubProcess, Load, TempDir, View, lost};
 
 const SECONDS: u64 = 60;
-
-async fn run_move(view: &View, lp: Lp, to: u32) -> MoveJob {
-    let mut request = MoveRequest::new(lp, to);
-    request.grace_ms = 500;
-    let job = view.control.move_partition(&request).await.unwrap();
-    let done = view.finish_move(job.id, Duration::from_secs(30)).await;
-    assert_eq!(done.phase, MovePhase::Done, "{done:?}");
-    done
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hot_partitions_move_without_loss_or_regression() {
@@ -80,14 +69,7 @@ async fn hot_partitions_move_without_loss_or_regression() {
     };
 
     tokio::time::sleep(Duration::from_secs(8)).await;
-    let shard = view
-        .control
-        .add_shard(&format!(
-            "sqlite:{}",
-            dir.path().join("shards/shard-4.sqlite").display()
-        ))
-        .await
-        .unwrap();
+    let shard = view.add_sqlite_shard(dir.path(), 4).await;
     // The hottest partitions: the first keys of the Zipf ranking, in both groups.
     let hot = [
         logical_partition(arpc_example_datahub::partition::Group::Member, "1"),
@@ -96,7 +78,7 @@ async fn hot_partitions_move_without_loss_or_regression() {
     ];
     let mut jobs = Vec::new();
     for lp in hot {
-        let job = run_move(&view, lp, shard).await;
+        let job = view.run_move(lp, shard).await;
         println!(
             "moved {lp}: {} rows copied in {} ms, {} verify round(s), write pause {:.1} ms ({})",
             job.copied,
@@ -108,7 +90,7 @@ async fn hot_partitions_move_without_loss_or_regression() {
         jobs.push(job);
     }
     // And the hottest back where it came from.
-    let back = run_move(&view, hot[0], jobs[0].from).await;
+    let back = view.run_move(hot[0], jobs[0].from).await;
     println!(
         "moved {} back: write pause {:.1} ms",
         hot[0],

@@ -275,6 +275,33 @@ impl View {
         .await
     }
 
+    /// Adds a SQLite shard in `dir/shards/shard-N.sqlite`; returns its id.
+    pub async fn add_sqlite_shard(&self, dir: &Path, n: u32) -> u32 {
+        let path = dir.join(format!("shards/shard-{n}.sqlite"));
+        self.control
+            .add_shard(&format!("sqlite:{}", path.display()))
+            .await
+            .unwrap()
+    }
+
+    /// Moves `lp` to shard `to` (grace period 500 ms) and waits until it is done.
+    pub async fn run_move(
+        &self,
+        lp: arpc_example_datahub::partition::Lp,
+        to: u32,
+    ) -> arpc_example_datahub::directory::MoveJob {
+        let mut request = arpc_example_datahub::control::MoveRequest::new(lp, to);
+        request.grace_ms = 500;
+        let job = self.control.move_partition(&request).await.unwrap();
+        let done = self.finish_move(job.id, Duration::from_secs(30)).await;
+        assert_eq!(
+            done.phase,
+            arpc_example_datahub::directory::MovePhase::Done,
+            "{done:?}"
+        );
+        done
+    }
+
     /// Waits (up to `timeout`) until move `id` is done or rolled back.
     pub async fn finish_move(
         &self,
