@@ -10,6 +10,7 @@ use std::sync::Arc;
 use arpc::server::PoolConfig;
 use tokio::net::TcpListener;
 
+use crate::admin::AdminService;
 use crate::control::Control;
 use crate::directory::{Backend, Directory, DirectoryError, ShardSpec, SqliteDirectory};
 use crate::faults::Holds;
@@ -318,13 +319,22 @@ impl Hub {
         }
     }
 
+    /// The `Admin` service of this process.
+    pub fn admin(&self) -> AdminService {
+        AdminService::new(
+            self.control.clone(),
+            Arc::clone(&self.hot),
+            self.listener.clone(),
+        )
+    }
+
     /// The group committer of the embedded log.
     pub fn group_commit(&self) -> Option<&Arc<GroupCommit>> {
         self.group_commit.as_ref()
     }
 
-    /// Serves the publisher and the read path on `listener` until `shutdown` (the listener
-    /// keeps running until the hub is dropped).
+    /// Serves the publisher, the read path and the admin on `listener` until `shutdown` (the
+    /// listener keeps running until the hub is dropped).
     pub async fn serve(&self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
         let mut builder = arpc::Server::builder().blocking_pool(
             // Publishes wait for a group commit (a few ms): enough threads that the group
@@ -337,6 +347,7 @@ impl Hub {
         if self.run_query {
             builder = builder.add_service(crate::QueryServer::new(self.query.clone()));
         }
+        builder = builder.add_service(crate::AdminServer::new(self.admin()));
         builder.serve_with_incoming(listener, shutdown).await;
     }
 }

@@ -15,7 +15,8 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`model`] | the messages: `Event`, its per-domain `Payload`, per-item results, stored rows |
-//! | [`service`] | the `Publisher` and `Query` traits: the IDL |
+//! | [`service`] | the `Publisher`, `Query` and `Admin` traits: the IDL |
+//! | [`admin`] | the `Admin` implementation over the control API, and its messages |
 //! | [`validate`] | the rules an event must follow |
 //! | [`partition`] | Kafka's murmur2, logical partitions, domain groups |
 //! | [`log`] | the segment log, group commit, Kafka and the outbox |
@@ -48,6 +49,7 @@
 //! Without features everything is embedded: the segment log, SQLite shards, the directory in
 //! the `meta` SQLite file, one process (the demo).
 
+pub mod admin;
 pub mod clock;
 pub mod control;
 pub mod dag;
@@ -71,5 +73,6 @@ pub mod validate;
 pub mod workload;
 
 pub use self::service::{
-    Publisher, PublisherClient, PublisherServer, Query, QueryClient, QueryServer,
+    Admin, AdminClient, AdminServer, Publisher, PublisherClient, PublisherServer, Query,
+    QueryClient, QueryServer,
 };

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! datahub demo [--seconds 60] [--rate 20000]      # everything on one box, with a live move
-//! datahub serve --dir DIR --addr 127.0.0.1:0      # a hub process (publisher + listener)
+//! datahub serve --dir DIR --addr 127.0.0.1:0      # a hub process (publisher, listener, query, admin)
+//! datahub admin --addr http://HOST:PORT listeners  # the admin plane, as tables
 //! ```
 
 use std::net::SocketAddr;
@@ -10,6 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use arpc_example_datahub::admin::cli::AdminCommand;
 use arpc_example_datahub::demo::{self, DemoOptions};
 use arpc_example_datahub::faults::Holds;
 use arpc_example_datahub::hub::{Hub, HubConfig};
@@ -59,6 +61,15 @@ enum Command {
         /// How long (seconds).
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+    },
+    /// Call a hub's `Admin` service and print the answer as a table.
+    Admin {
+        /// The hub (`http://host:port`).
+        #[arg(long)]
+        addr: String,
+        /// What to ask.
+        #[command(subcommand)]
+        command: AdminCommand,
     },
     /// Run a hub process: the publisher on `--addr` (the bound address is printed) and the
     /// listener, on the files under `--dir`.
@@ -134,6 +145,22 @@ async fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Admin { addr, command } => {
+            let result = match arpc_example_datahub::AdminClient::connect(addr.clone()).await {
+                Ok(client) => arpc_example_datahub::admin::cli::run(&client, command).await,
+                Err(e) => Err(format!("cannot reach {addr}: {e}")),
+            };
+            match result {
+                Ok(table) => {
+                    print!("{table}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         #[allow(unused_variables)]
         Command::Serve {
             dir,

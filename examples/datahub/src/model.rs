@@ -168,9 +168,10 @@ pub struct Item {
 
 /// The domains whose rows the hub stores.
 #[arpc::message]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub enum Domain {
     /// Not set.
+    #[default]
     Unspecified,
     /// Members (`member:{id}`).
     Member,

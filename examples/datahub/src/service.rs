@@ -2,8 +2,12 @@
 //! from it (and guarded by `tests/proto_golden.rs`) for teams that publish from other
 //! languages.
 
+use crate::admin::messages::{
+    AddShard, Concurrency, EventId, HotPartitions, HotRequest, Job, JobId, Lineage, ListenerStates,
+    ListenerTarget, MoveJob, MoveRequest, PartitionMap, ReplayRequest, SeekRequest,
+};
 use crate::model::{
-    DisplayScreen, GetRequest, PublishRequest, PublishResponse, Records, ScreenRequest,
+    DisplayScreen, Empty, GetRequest, PublishRequest, PublishResponse, Records, ScreenRequest,
 };
 
 /// Where teams send their changes.
@@ -37,4 +41,45 @@ pub trait Query {
     /// partition asked for), for debugging and for other teams' services. Never cached.
     #[arpc(codec = "auto")]
     async fn get(&self, request: GetRequest) -> Result<Records, arpc::Status>;
+}
+
+/// The admin plane: the listeners, the partition map and moves, over every hub process (the
+/// state lives in the directory). Writes are `fn` (the blocking pool), reads `async fn`.
+/// `datahub admin …` is a command-line client of it.
+#[arpc::service(package = "datahub.admin.v1")]
+pub trait Admin {
+    /// Every listener's partitions (lag, paused and why, backpressure) and groups
+    /// (concurrency), and the pauses in force.
+    async fn listeners(&self, request: Empty) -> Result<ListenerStates, arpc::Status>;
+    /// Pauses a group or one of its partitions, with a reason. Persisted in the directory:
+    /// whichever listener owns the partition applies it, and it survives that listener's
+    /// restart and a rebalance.
+    fn pause(&self, request: ListenerTarget) -> Result<ListenerStates, arpc::Status>;
+    /// Lifts a pause (a group's resume lifts its partitions' pauses too).
+    fn resume(&self, request: ListenerTarget) -> Result<ListenerStates, arpc::Status>;
+    /// Sets how many of a group's batches each listener writes at once, without a restart.
+    fn set_concurrency(&self, request: Concurrency) -> Result<ListenerStates, arpc::Status>;
+    /// Moves a group's or a partition's position (to the beginning, the end, an offset or a
+    /// time); the owners drain, seek and commit the new position.
+    fn seek(&self, request: SeekRequest) -> Result<Job, arpc::Status>;
+    /// Re-applies a domain's events whose keys are in a range, from a time on (idempotent).
+    fn replay(&self, request: ReplayRequest) -> Result<Job, arpc::Status>;
+    /// A seek's or a replay's progress.
+    async fn job(&self, request: JobId) -> Result<Job, arpc::Status>;
+    /// The shards and where the logical partitions are.
+    async fn partition_map(&self, request: Empty) -> Result<PartitionMap, arpc::Status>;
+    /// The hottest partitions by write rate over a window, the skew, and a suggested move.
+    async fn hot_partitions(&self, request: HotRequest) -> Result<HotPartitions, arpc::Status>;
+    /// Adds a shard (a new SQLite file or PostgreSQL database) to move partitions to.
+    fn add_shard(&self, request: AddShard) -> Result<PartitionMap, arpc::Status>;
+    /// Moves a logical partition to another shard online (dual-write, backfill, verify,
+    /// fenced cutover, cleanup); with `dry_run`, only plans it.
+    fn move_partition(&self, request: MoveRequest) -> Result<MoveJob, arpc::Status>;
+    /// A move's phase and progress.
+    async fn move_status(&self, request: JobId) -> Result<MoveJob, arpc::Status>;
+    /// Ends a switched move's grace period now: the source's rows are deleted.
+    fn complete_move(&self, request: JobId) -> Result<MoveJob, arpc::Status>;
+    /// One event's path: the stages it passed and when, the shard and version it landed
+    /// with.
+    async fn lineage(&self, request: EventId) -> Result<Lineage, arpc::Status>;
 }

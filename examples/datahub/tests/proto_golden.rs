@@ -7,14 +7,15 @@
 use std::path::{Path, PathBuf};
 
 use arpc::schema::ServiceSchema;
-use arpc_example_datahub::{PublisherClient, QueryClient};
+use arpc_example_datahub::{AdminClient, PublisherClient, QueryClient};
 
 /// Each service and its checked-in file.
-fn services() -> [(&'static ServiceSchema, PathBuf); 2] {
+fn services() -> [(&'static ServiceSchema, PathBuf); 3] {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("proto");
     [
         (PublisherClient::schema(), dir.join("datahub.v1.proto")),
         (QueryClient::schema(), dir.join("datahub.query.v1.proto")),
+        (AdminClient::schema(), dir.join("datahub.admin.v1.proto")),
     ]
 }
 

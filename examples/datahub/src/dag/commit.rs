@@ -6,6 +6,7 @@ use super::{Batch, BatchKind};
 use crate::clock::now_ms;
 use crate::directory::DirectoryError;
 use crate::listener::applied::Applied;
+use crate::listener::lineage::LineageEntry;
 use crate::listener::pipeline::PipelineCtx;
 use crate::model::ItemStatus;
 use crate::query::invalidate::Owner;
@@ -14,6 +15,7 @@ use crate::store::WriteOutcome;
 /// Commits a written batch. Retries until the offset store takes it (a lost offset commit
 /// would only mean re-applying, but an unrecorded one must not let the position run ahead).
 pub async fn commit(ctx: &PipelineCtx, batch: Batch) {
+    let written_ms = now_ms();
     // The read path's caches drop what this batch changed before anyone is told it applied.
     ctx.shared.invalidations.send(&changed_owners(&batch));
     let mut backoff = std::time::Duration::from_millis(50);
@@ -35,6 +37,7 @@ pub async fn commit(ctx: &PipelineCtx, batch: Batch) {
                 .applied
                 .publish(ctx.partition, batch.end_offset, outcomes(&batch));
             let now = now_ms();
+            record_lineage(ctx, &batch, written_ms, now);
             for item in batch.items.iter().filter(|i| !i.duplicate) {
                 ctx.shared
                     .hot
@@ -77,6 +80,53 @@ pub async fn commit(ctx: &PipelineCtx, batch: Batch) {
         BatchKind::Tick => return,
     }
     ctx.status.count_batch();
+}
+
+/// Records each event's path for `Admin.lineage`.
+fn record_lineage(ctx: &PipelineCtx, batch: &Batch, written_ms: i64, committed_ms: i64) {
+    let fetched_ms = committed_ms
+        .saturating_sub(i64::try_from(batch.fetched_at.elapsed().as_millis()).unwrap_or(0));
+    for (index, item) in batch.items.iter().enumerate() {
+        let primary = batch
+            .rows
+            .iter()
+            .enumerate()
+            .find(|(_, r)| r.item == index && r.primary);
+        let (shard, version, outcome) = match primary {
+            None => (0, 0, if item.duplicate { "duplicate" } else { "none" }),
+            Some((row_index, r)) => {
+                let shard = batch
+                    .writes
+                    .iter()
+                    .find(|w| w.authoritative && w.sources.contains(&row_index))
+                    .map_or(0, |w| w.shard);
+                match batch.outcomes.get(row_index).copied().flatten() {
+                    Some(WriteOutcome::Applied) => (shard, r.row.version(), "applied"),
+                    Some(WriteOutcome::Unchanged) => (shard, r.row.version(), "unchanged"),
+                    Some(WriteOutcome::Stale) => (shard, 0, "stale"),
+                    Some(WriteOutcome::Moved { .. }) => (shard, 0, "moved"),
+                    None => (shard, 0, "none"),
+                }
+            }
+        };
+        ctx.shared.lineage.record(
+            &item.event.event_id,
+            LineageEntry {
+                partition: ctx.partition,
+                offset: item.offset,
+                stages: [
+                    ("logged", item.logged_ms),
+                    ("fetched", fetched_ms),
+                    ("written", written_ms),
+                    ("committed", committed_ms),
+                ],
+                shard,
+                version,
+                outcome,
+                trace_id: item.event.trace_id.clone(),
+            },
+        );
+    }
 }
 
 /// The owners (member or seller) whose rows the batch changed.

@@ -11,6 +11,7 @@
 //! changes without a restart.
 
 pub mod applied;
+pub mod lineage;
 pub mod pipeline;
 pub mod source;
 pub mod status;
@@ -177,6 +178,7 @@ pub(crate) struct Shared {
     pub(crate) hot: Arc<HotStats>,
     pub(crate) holds: Holds,
     pub(crate) invalidations: Invalidations,
+    pub(crate) lineage: lineage::LineageLog,
     gates: Vec<(Group, Arc<Gate>)>,
 }
 
@@ -224,6 +226,7 @@ impl Listener {
             hot: parts.hot,
             holds: parts.holds,
             invalidations: parts.invalidations,
+            lineage: lineage::LineageLog::default(),
             gates,
         });
         let listener = Arc::new(Self {
@@ -298,6 +301,11 @@ impl Listener {
     /// Outcomes for `Ack::Applied`.
     pub fn applied(&self) -> &Arc<AppliedTracker> {
         &self.shared.applied
+    }
+
+    /// The paths of the recent events this listener applied.
+    pub fn lineage(&self) -> &lineage::LineageLog {
+        &self.shared.lineage
     }
 
     /// The status now.
