@@ -44,7 +44,7 @@ use arpc_example_datahub::publisher::encode;
 use arpc_example_datahub::store::{Row, RowWrite};
 use arpc_example_datahub::workload::{Producer, Team};
 use serde_json::json;
-use support::{HubProcess, TempDir, View, publish};
+use support::{HubProcess, TempDir, View, cpu_seconds, publish};
 
 /// The seed's ingest, events per second.
 const SEED_INGEST: f64 = 231_000.0;
@@ -54,23 +54,6 @@ const BATCH: usize = 100;
 struct Settings {
     seconds: u64,
     real: bool,
-}
-
-/// CPU seconds (user + system) of a process, from `/proc/PID/stat`.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of the line; 12 and 13 after the command.
-    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// Publishes from `PUBLISHERS` tasks (disjoint keys) for `seconds`; returns events accepted.

@@ -62,6 +62,17 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+    /// The read benchmark's baseline: serve `Query` answering every screen with the one in
+    /// `--screen` (protobuf), doing nothing else.
+    #[command(hide = true)]
+    EchoScreen {
+        /// Where to listen (port 0 picks a free one; the bound address is printed).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        addr: SocketAddr,
+        /// A `DisplayScreen`, protobuf-encoded.
+        #[arg(long)]
+        screen: PathBuf,
+    },
     /// Call a hub's `Admin` service and print the answer as a table.
     Admin {
         /// The hub (`http://host:port`).
@@ -95,6 +106,9 @@ enum Command {
         /// Do not run the publisher here.
         #[arg(long)]
         no_publisher: bool,
+        /// The screen cache's size in bytes (0: no cache, every screen reads its shards).
+        #[arg(long)]
+        cache_bytes: Option<u64>,
         /// The directory in ZooKeeper instead of the meta file (`zk://host:port/base`).
         #[cfg(feature = "zookeeper")]
         #[arg(long)]
@@ -145,6 +159,13 @@ async fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::EchoScreen { addr, screen } => match echo_screen(addr, &screen).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Admin { addr, command } => {
             let result = match arpc_example_datahub::AdminClient::connect(addr.clone()).await {
                 Ok(client) => arpc_example_datahub::admin::cli::run(&client, command).await,
@@ -170,6 +191,7 @@ async fn main() -> ExitCode {
             slow_shard,
             no_listener,
             no_publisher,
+            cache_bytes,
             #[cfg(feature = "zookeeper")]
             zookeeper,
             #[cfg(feature = "kafka")]
@@ -184,6 +206,9 @@ async fn main() -> ExitCode {
             config.shards = shards;
             config.run_listener = !no_listener;
             config.run_publisher = !no_publisher;
+            if let Some(bytes) = cache_bytes {
+                config.query.cache_bytes = bytes;
+            }
             config.holds = Holds::from_env();
             #[cfg(feature = "zookeeper")]
             {
@@ -239,6 +264,28 @@ async fn serve(config: HubConfig, addr: SocketAddr, slow: Option<String>) -> Res
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     println!("listening on {bound}");
     hub.serve(listener, shutdown_signal()).await;
+    Ok(())
+}
+
+async fn echo_screen(addr: SocketAddr, path: &std::path::Path) -> Result<(), String> {
+    use arpc_example_datahub::model::DisplayScreen;
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let screen: DisplayScreen = arpc::codec::CodecKind::Proto
+        .decode(bytes.into())
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    println!(
+        "listening on {}",
+        listener.local_addr().map_err(|e| e.to_string())?
+    );
+    arpc::Server::builder()
+        .add_service(arpc_example_datahub::QueryServer::new(
+            arpc_example_datahub::query::echo::EchoScreen::new(screen),
+        ))
+        .serve_with_incoming(listener, shutdown_signal())
+        .await;
     Ok(())
 }
 

@@ -13,7 +13,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use arpc_example_datahub::model::ScreenRequest;
-use arpc_example_datahub::partition::{Group, logical_partition};
 use arpc_example_datahub::workload::Rng;
 use support::{HubProcess, Load, TempDir, View, lost};
 
@@ -86,15 +85,7 @@ async fn screens_read_during_moves_see_no_error_and_no_regression() {
 
     tokio::time::sleep(Duration::from_secs(4)).await;
     let shard = view.add_sqlite_shard(dir.path(), 4).await;
-    let hot = [
-        logical_partition(Group::Member, "1"),
-        logical_partition(Group::Seller, "1"),
-    ];
-    let mut from = Vec::new();
-    for lp in hot {
-        from.push(view.run_move(lp, shard).await.from);
-    }
-    view.run_move(hot[0], from[0]).await;
+    view.move_hottest_and_back(shard).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     let acked = load.stop().await;

@@ -14,6 +14,7 @@
 //! [`read_partition`]: crate::store::Shard::read_partition
 
 pub mod cache;
+pub mod echo;
 pub mod invalidate;
 pub mod screen;
 

@@ -398,10 +398,12 @@ pub struct PartitionRead {
     pub fence: Option<u64>,
 }
 
-/// The SQL of a partition read with `parts`: the fence and every part in one statement, so
-/// both come from one snapshot (and one round trip). `p(n)` writes the n-th placeholder
-/// (`?n` for SQLite, `$n` for PostgreSQL); parameters are grp, lp, then per part its domain
-/// and key (or domain, from, to, limit).
+/// The SQL of a partition read with `parts` on PostgreSQL: the fence and every part in one
+/// statement, so both come from one snapshot and one round trip. `p(n)` writes the n-th
+/// placeholder (`$n`); parameters are grp, lp, then per part its domain and key (or domain,
+/// from, to, limit). (SQLite re-prepared this statement at every step; it reads the parts in
+/// one read transaction instead.)
+#[cfg(feature = "postgres")]
 pub(crate) fn partition_read_sql(parts: &[ReadPart], p: fn(usize) -> String) -> String {
     use std::fmt::Write;
     const COLS: &str =

@@ -59,12 +59,18 @@ impl HubProcess {
     /// Starts `datahub serve --dir DIR --addr 127.0.0.1:0 EXTRA…` with `env`, and waits for
     /// its address.
     pub fn start(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut args = vec!["serve".to_owned(), "--dir".to_owned()];
+        args.push(dir.display().to_string());
+        args.extend(["--addr".to_owned(), "127.0.0.1:0".to_owned()]);
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        Self::spawn(&args, env)
+    }
+
+    /// Starts `datahub ARGS…` (a command that prints `listening on ADDR`) with `env`, and
+    /// waits for its address.
+    pub fn spawn(args: &[String], env: &[(&str, &str)]) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_datahub"));
-        cmd.arg("serve")
-            .arg("--dir")
-            .arg(dir)
-            .args(["--addr", "127.0.0.1:0"])
-            .args(extra)
+        cmd.args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         for (k, v) in env {
@@ -158,6 +164,23 @@ impl Drop for HubProcess {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// CPU seconds (user + system) a process has used, from `/proc/PID/stat`.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line; 12 and 13 after the command.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// The test's view of a hub's files: directory, shards, control, statuses.
@@ -300,6 +323,21 @@ impl View {
             "{done:?}"
         );
         done
+    }
+
+    /// Moves the partitions of member 1 and seller 1 (the hottest under Zipf load) to shard
+    /// `to`, then member 1's back: three moves, each waited for.
+    pub async fn move_hottest_and_back(&self, to: u32) {
+        use arpc_example_datahub::partition::{Group, logical_partition};
+        let hot = [
+            logical_partition(Group::Member, "1"),
+            logical_partition(Group::Seller, "1"),
+        ];
+        let mut from = Vec::new();
+        for lp in hot {
+            from.push(self.run_move(lp, to).await.from);
+        }
+        self.run_move(hot[0], from[0]).await;
     }
 
     /// Waits (up to `timeout`) until move `id` is done or rolled back.
