@@ -335,3 +335,27 @@ async fn a_discovering_client_reports_retries_and_ejections() {
         "{samples:#?}"
     );
 }
+
+#[test]
+fn an_applications_own_series_are_rendered_with_arpcs() {
+    use arpc::metrics::prometheus_client::metrics::counter::Counter;
+    use arpc::metrics::prometheus_client::metrics::family::Family;
+    let metrics = Metrics::new();
+    let things = Family::<Vec<(String, String)>, Counter>::default();
+    metrics.register("app_things", "Things the application did", things.clone());
+    things
+        .get_or_create(&vec![("kind".to_owned(), "big".to_owned())])
+        .inc_by(3);
+    let samples = parse(&metrics.render());
+    let thing = samples
+        .iter()
+        .find(|s| s.name == "app_things_total")
+        .expect("the application's counter is rendered");
+    assert_eq!((thing.value, thing.labels["kind"].as_str()), (3.0, "big"));
+    assert!(
+        samples
+            .iter()
+            .any(|s| s.name == "arpc_server_refused_calls_total"),
+        "arpc's series are still there"
+    );
+}

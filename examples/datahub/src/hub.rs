@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use arpc::metrics::Metrics;
 use arpc::server::PoolConfig;
 use tokio::net::TcpListener;
 
@@ -165,6 +166,9 @@ pub struct Hub {
     pub partitions: u32,
     /// The read path (served when the configuration says `run_query`).
     pub query: QueryService,
+    /// arpc's series of the calls this process serves, and the hub's (see
+    /// [`metrics`](crate::metrics)); serve them with [`Metrics::serve`].
+    pub metrics: Metrics,
     run_query: bool,
     group_commit: Option<Arc<GroupCommit>>,
     _mover: Option<Mover>,
@@ -265,7 +269,9 @@ impl Hub {
                 listener.as_ref().map(|_| Arc::clone(&applied)),
             ))
         });
+        let metrics = hub_metrics(listener.as_ref(), &directory, &query);
         Ok(Hub {
+            metrics,
             directory,
             shards,
             meta,
@@ -301,7 +307,9 @@ impl Hub {
         query: QueryService,
         kafka: crate::log::kafka::KafkaParts,
     ) -> Hub {
+        let metrics = hub_metrics(listener.as_ref(), &directory, &query);
         Hub {
+            metrics,
             directory,
             shards,
             meta,
@@ -336,11 +344,13 @@ impl Hub {
     /// Serves the publisher, the read path and the admin on `listener` until `shutdown` (the
     /// listener keeps running until the hub is dropped).
     pub async fn serve(&self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
-        let mut builder = arpc::Server::builder().blocking_pool(
-            // Publishes wait for a group commit (a few ms): enough threads that the group
-            // grows with the load, and a queue that refuses instead of growing without end.
-            PoolConfig::default().threads(64).queue(256),
-        );
+        let mut builder = arpc::Server::builder()
+            .metrics(&self.metrics)
+            .blocking_pool(
+                // Publishes wait for a group commit (a few ms): enough threads that the group
+                // grows with the load, and a queue that refuses instead of growing without end.
+                PoolConfig::default().threads(64).queue(256),
+            );
         if let Some(publisher) = &self.publisher {
             builder = builder.add_service(crate::PublisherServer::from_arc(Arc::clone(publisher)));
         }
@@ -350,6 +360,17 @@ impl Hub {
         builder = builder.add_service(crate::AdminServer::new(self.admin()));
         builder.serve_with_incoming(listener, shutdown).await;
     }
+}
+
+/// A registry with the hub's series of this process.
+fn hub_metrics(
+    listener: Option<&Arc<Listener>>,
+    directory: &Directory,
+    query: &QueryService,
+) -> Metrics {
+    let metrics = Metrics::new();
+    crate::metrics::register(&metrics, listener, directory.clone(), query.clone());
+    metrics
 }
 
 /// The group committer's counters as others read them: a `publisher-PID` row of the meta

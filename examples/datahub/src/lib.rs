@@ -30,6 +30,7 @@
 //! | [`mover`] | moving a logical partition to another shard, online |
 //! | [`hot`] | per-partition write rates, skew and a suggested plan |
 //! | [`hub`] | putting the parts together from a configuration |
+//! | [`metrics`] | the hub's Prometheus series, next to arpc's |
 //! | [`meta`] | the meta SQLite file: offsets, dead letters, listener status (and the embedded directory) |
 //! | [`workload`] | five synthetic teams with Zipf-skewed keys (demo, tests, benchmarks) |
 //! | [`faults`] | hold points for crash tests |
@@ -61,6 +62,7 @@ pub mod hub;
 pub mod listener;
 pub mod log;
 pub mod meta;
+pub mod metrics;
 pub mod model;
 pub mod mover;
 pub mod partition;

@@ -109,6 +109,10 @@ enum Command {
         /// The screen cache's size in bytes (0: no cache, every screen reads its shards).
         #[arg(long)]
         cache_bytes: Option<u64>,
+        /// Serve Prometheus metrics (arpc's and the hub's) at `http://ADDR/metrics` (port 0
+        /// picks a free one; the bound address is printed).
+        #[arg(long)]
+        metrics_addr: Option<SocketAddr>,
         /// The directory in ZooKeeper instead of the meta file (`zk://host:port/base`).
         #[cfg(feature = "zookeeper")]
         #[arg(long)]
@@ -192,6 +196,7 @@ async fn main() -> ExitCode {
             no_listener,
             no_publisher,
             cache_bytes,
+            metrics_addr,
             #[cfg(feature = "zookeeper")]
             zookeeper,
             #[cfg(feature = "kafka")]
@@ -221,7 +226,7 @@ async fn main() -> ExitCode {
                         .outbox_after(Duration::from_millis(outbox_after_ms))
                 });
             }
-            match serve(config, addr, slow_shard).await {
+            match serve(config, addr, metrics_addr, slow_shard).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("{e}");
@@ -232,8 +237,23 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn serve(config: HubConfig, addr: SocketAddr, slow: Option<String>) -> Result<(), String> {
+async fn serve(
+    config: HubConfig,
+    addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
+    slow: Option<String>,
+) -> Result<(), String> {
     let hub = Hub::open(config).await.map_err(|e| e.to_string())?;
+    if let Some(addr) = metrics_addr {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        println!(
+            "metrics on {}",
+            listener.local_addr().map_err(|e| e.to_string())?
+        );
+        tokio::spawn(hub.metrics.clone().serve(listener));
+    }
     if let Some(spec) = slow {
         let parts: Vec<u64> = spec
             .split(':')

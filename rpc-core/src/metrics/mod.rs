@@ -46,6 +46,10 @@ use prometheus_client::registry::{Registry, Unit};
 
 use crate::server::BlockingPool;
 
+/// The Prometheus client arpc's metrics are built on, for an application's own series
+/// ([`Metrics::register`]).
+pub use prometheus_client;
+
 pub use self::future::ResponseFuture;
 pub use self::layer::{MetricsLayer, MetricsService};
 
@@ -90,7 +94,7 @@ pub struct Metrics {
 }
 
 struct Inner {
-    registry: Registry,
+    registry: RwLock<Registry>,
     calls: Family<CallLabels, Counter>,
     duration: Family<CodecLabels, Histogram, fn() -> Histogram>,
     request_bytes: Family<CodecLabels, Counter>,
@@ -172,7 +176,7 @@ impl Metrics {
         registry.register_collector(Box::new(clients.clone()));
         Self {
             inner: Arc::new(Inner {
-                registry,
+                registry: RwLock::new(registry),
                 calls,
                 duration,
                 request_bytes,
@@ -211,6 +215,33 @@ impl Metrics {
         }
     }
 
+    /// Registers an application's own metric next to arpc's series: the same endpoint (or
+    /// [`render`](Self::render)) serves both. `metric` is a [`prometheus_client`] metric
+    /// (a counter, gauge, histogram, or a family of them, re-exported here so the versions
+    /// match); keep a clone to update it.
+    pub fn register(
+        &self,
+        name: &str,
+        help: &str,
+        metric: impl prometheus_client::registry::Metric,
+    ) {
+        self.inner
+            .registry
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .register(name, help, metric);
+    }
+
+    /// Registers a collector: series computed when scraped (gauges read from an
+    /// application's state, say), served with arpc's.
+    pub fn register_collector(&self, collector: Box<dyn prometheus_client::collector::Collector>) {
+        self.inner
+            .registry
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .register_collector(collector);
+    }
+
     /// The registry in the Prometheus/OpenMetrics text format.
     pub fn render(&self) -> String {
         let (mut busy, mut queued) = (0, 0);
@@ -234,7 +265,12 @@ impl Metrics {
             .set(i64::try_from(queued).unwrap_or(i64::MAX));
         let mut out = String::new();
         // Writing to a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.inner.registry);
+        let registry = self
+            .inner
+            .registry
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
         out
     }
 

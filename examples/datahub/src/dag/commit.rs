@@ -38,10 +38,13 @@ pub async fn commit(ctx: &PipelineCtx, batch: Batch) {
                 .publish(ctx.partition, batch.end_offset, outcomes(&batch));
             let now = now_ms();
             record_lineage(ctx, &batch, written_ms, now);
+            let counters = crate::metrics::counters();
             for item in batch.items.iter().filter(|i| !i.duplicate) {
-                ctx.shared
-                    .hot
-                    .record_latency(now.saturating_sub(item.logged_ms));
+                let ms = now.saturating_sub(item.logged_ms);
+                ctx.shared.hot.record_latency(ms);
+                if let Some(domain) = item.event.payload.domain() {
+                    counters.applied(domain, ms);
+                }
             }
         }
         BatchKind::Replay(id) => {

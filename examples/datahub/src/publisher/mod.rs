@@ -267,7 +267,16 @@ impl PublisherService {
 
 impl crate::service::Publisher for PublisherService {
     fn publish(&self, request: PublishRequest) -> Result<PublishResponse, arpc::Status> {
-        self.handle(&request)
+        let response = self.handle(&request)?;
+        let counters = crate::metrics::counters();
+        for (event, result) in request.events.iter().zip(&response.results) {
+            if result.status == ItemStatus::Accepted
+                && let Some(domain) = event.payload.domain()
+            {
+                counters.published(domain);
+            }
+        }
+        Ok(response)
     }
 }
 

@@ -105,6 +105,24 @@ impl HubProcess {
         self.child.id()
     }
 
+    /// The rest of the first output line starting with `prefix` (waiting up to 10 s).
+    pub fn line_after(&self, prefix: &str) -> Option<String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Some(rest) = self
+                .lines
+                .lock()
+                .unwrap()
+                .iter()
+                .find_map(|l| l.strip_prefix(prefix))
+            {
+                return Some(rest.to_owned());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     /// Waits (up to `timeout`) for a line of output containing `needle`.
     pub fn wait_line(&self, needle: &str, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
