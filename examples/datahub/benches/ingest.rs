@@ -7,6 +7,7 @@
 //! | G3 | publish → applied on 4 PostgreSQL shards | the same rows upserted with the same `unnest` statement, 1,000 per statement, a task per shard | ≥ 0.7× |
 //! | G4 | Kafka-mode publish (tansu, in memory) | an idempotent rdkafka producer sending the same records | ≥ 0.7× |
 //! | G5 | Kafka-mode publish → applied | a producer → group-consumer pipe that only counts | ≥ 0.6× |
+//! | G8 | publish → applied latency p99 at half of G2's throughput (paced publishers, a fresh hub) | — | ≤ 200 ms |
 //! | move | write pauses of partition moves under load, and copy time per 100k rows | — | pause p99 ≤ 100 ms |
 //!
 //! The hub runs as its own process (`datahub serve`, release build); its CPU time is read from
@@ -270,7 +271,7 @@ async fn g1(s: &Settings, out: &mut Results) {
     out.json.push(json!({"id": "G1-cores", "events_per_core_s": per_core, "cores_for_seed": SEED_INGEST / per_core, "bare_log_batch_1000": bare_1000}));
 }
 
-async fn g2(s: &Settings, out: &mut Results) {
+async fn g2(s: &Settings, out: &mut Results) -> f64 {
     // G2: publish → applied on SQLite shards, against bare upserts of the same rows.
     let dir = TempDir::new("bench-g2");
     let hub = HubProcess::start(dir.path(), &[], &[]);
@@ -300,6 +301,62 @@ async fn g2(s: &Settings, out: &mut Results) {
         SEED_INGEST / per_core
     );
     out.json.push(json!({"id": "G2-cores", "events_per_core_s": per_core, "cores_for_seed": SEED_INGEST / per_core, "events_per_s": rate}));
+    rate
+}
+
+/// Publishes about `rate` events/s (8 publishers, batches of `BATCH`, paced) for `seconds`;
+/// returns the events accepted.
+async fn drive_paced(hub: &HubProcess, rate: f64, seconds: u64) -> u64 {
+    const PACED: usize = 8;
+    let accepted = Arc::new(AtomicU64::new(0));
+    let until = tokio::time::Instant::now() + Duration::from_secs(seconds);
+    let every = Duration::from_secs_f64((BATCH * PACED) as f64 / rate.max(1.0));
+    let mut tasks = Vec::new();
+    for i in 0..PACED {
+        let (client, accepted) = (hub.client().await, Arc::clone(&accepted));
+        tasks.push(tokio::spawn(async move {
+            let team = Team::ALL[i % Team::ALL.len()];
+            let mut producer =
+                Producer::new(team, 20_000, 0.9, 100 + i as u64).offset(i as u64 * 1_000_000);
+            let mut next = tokio::time::Instant::now();
+            while next < until {
+                let events: Vec<_> = (0..BATCH).map(|_| producer.next_event().0).collect();
+                let r = publish(&client, events, Ack::Durable).await;
+                let ok = r
+                    .results
+                    .iter()
+                    .filter(|x| x.status == ItemStatus::Accepted)
+                    .count();
+                accepted.fetch_add(ok as u64, Ordering::Relaxed);
+                next += every;
+                tokio::time::sleep_until(next).await;
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    accepted.load(Ordering::Relaxed)
+}
+
+/// G8: publish → applied latency at half the throughput G2 measured, on a fresh hub (its
+/// latency histogram then holds only this load).
+async fn g8(s: &Settings, g2_rate: f64, out: &mut Results) {
+    let dir = TempDir::new("bench-g8");
+    let hub = HubProcess::start(dir.path(), &[], &[]);
+    let view = View::open(dir.path(), 8).await;
+    let target = g2_rate / 2.0;
+    let started = Instant::now();
+    let accepted = drive_paced(&hub, target, s.seconds).await;
+    let achieved = accepted as f64 / started.elapsed().as_secs_f64();
+    let status = view.caught_up(Duration::from_secs(120)).await;
+    let lat = &status.latency_ms;
+    println!(
+        "G8: publish → applied at {achieved:.0} events/s (half of G2's {g2_rate:.0}): {} \
+         events, p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms (goal p99 ≤ 200 ms)",
+        lat.count, lat.p50, lat.p99, lat.max
+    );
+    out.json.push(json!({"id": "G8", "events_per_s": achieved, "g2_events_per_s": g2_rate, "p50_ms": lat.p50, "p99_ms": lat.p99, "max_ms": lat.max, "goal_p99_ms": 200}));
 }
 
 /// `n` benefits of one member: `n` rows in one logical partition.
@@ -589,6 +646,15 @@ fn markdown(results: &Results, machine: &str) -> String {
                 v["events_per_core_s"].as_f64().unwrap_or(0.0),
                 v["cores_for_seed"].as_f64().unwrap_or(0.0)
             )),
+            Some("G8") => md.push_str(&format!(
+                "\n\nG8: publish → applied latency at {:.0} events/s (half of G2's {:.0}): p50 \
+                 {:.0} ms, p99 **{:.0} ms** (goal ≤ 200 ms), max {:.0} ms.",
+                v["events_per_s"].as_f64().unwrap_or(0.0),
+                v["g2_events_per_s"].as_f64().unwrap_or(0.0),
+                v["p50_ms"].as_f64().unwrap_or(0.0),
+                v["p99_ms"].as_f64().unwrap_or(0.0),
+                v["max_ms"].as_f64().unwrap_or(0.0)
+            )),
             Some("move") => {
                 let mut p: Vec<f64> = v["pauses_ms"]
                     .as_array()
@@ -640,7 +706,10 @@ fn main() {
             g1(&settings, &mut results).await;
         }
         if run("g2") {
-            g2(&settings, &mut results).await;
+            let g2_rate = g2(&settings, &mut results).await;
+            if run("g8") {
+                g8(&settings, g2_rate, &mut results).await;
+            }
         }
         if run("move") {
             moves(&settings, &mut results).await;

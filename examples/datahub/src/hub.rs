@@ -304,7 +304,7 @@ impl Hub {
         hot: Arc<HotStats>,
         partitions: u32,
         mover: Option<Mover>,
-        query: QueryService,
+        (query, run_query): (QueryService, bool),
         kafka: crate::log::kafka::KafkaParts,
     ) -> Hub {
         let metrics = hub_metrics(listener.as_ref(), &directory, &query);
@@ -320,7 +320,7 @@ impl Hub {
             hot,
             partitions,
             query,
-            run_query: true,
+            run_query,
             group_commit: None,
             _mover: mover,
             _kafka: Some(kafka),

@@ -2,7 +2,8 @@
 //!
 //! arpc's flagship example: teams stream their domain data (members, sellers, benefits,
 //! points, items) into one hub, which logs it, processes it and stores it on shards, so that
-//! a display screen can be served from one place. This crate is the hub's write side.
+//! a display screen can be served from one place: the write side, the read path (`Query`),
+//! and the admin plane (`Admin`).
 //!
 //! ```text
 //! teams ──publish──► Publisher ──group commit──► log (segment files | Kafka + outbox)
@@ -10,6 +11,7 @@
 //!   decode+validate → dedupe → enrich → project → route → write → commit offset
 //!                                                   │ key → murmur2 → lp (1024) → directory → shard
 //!                                          shards (SQLite files | PostgreSQL databases)
+//!   readers ──screen (arpc, async)──► Query ──cache (invalidated at commit)──► ≤ 2 shard reads
 //! ```
 //!
 //! | module | what it holds |

@@ -1,4 +1,4 @@
-//! `datahub`: the data hub's write side.
+//! `datahub`: the data hub.
 //!
 //! ```text
 //! datahub demo [--seconds 60] [--rate 20000]      # everything on one box, with a live move
@@ -28,7 +28,7 @@ use tokio::net::TcpListener;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
-#[command(about = "arpc's data hub: publish, log, listen, process, store on shards")]
+#[command(about = "arpc's data hub: publish, log, listen, process, store on shards, serve screens")]
 struct Cli {
     #[command(subcommand)]
     command: Command,

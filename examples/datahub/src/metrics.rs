@@ -7,7 +7,7 @@
 //! | `hub_applied_events_total{domain}` | events the listener applied (committed) |
 //! | `hub_publish_to_applied_seconds{domain}` | from the log append to the commit, a histogram |
 //! | `hub_partition_lag{group,partition}` | records not yet processed, per log partition |
-//! | `hub_partition_paused{group,partition,reason}` | 1 while paused (`admin: …`, `backpressure`, `stalled: …`) |
+//! | `hub_partition_paused{group,partition,reason}` | 1 while paused (`admin: WHY`, `backpressure`, `stalled`) |
 //! | `hub_cache_hits_total`, `hub_cache_misses_total`, `hub_coalesced_reads_total` | the screen cache |
 //! | `hub_shard_reads_total`, `hub_moved_retries_total` | the read path's shard reads, and those routed again after `MOVED` |
 //! | `hub_move_phase{group,lp,phase}` | 1 per move in progress |
@@ -148,7 +148,9 @@ impl Collector for HubCollector {
             for p in &status.partitions {
                 let reason = match (&p.paused, &p.stalled, p.backpressure) {
                     (Some(why), _, _) => format!("admin: {why}"),
-                    (None, Some(why), _) => format!("stalled: {why}"),
+                    // A stall's text is an error message (unbounded): the label says only
+                    // that it is one; `datahub admin listeners` shows why.
+                    (None, Some(_), _) => "stalled".to_owned(),
                     (None, None, true) => "backpressure".to_owned(),
                     (None, None, false) => continue,
                 };

@@ -233,7 +233,8 @@ impl Metrics {
     }
 
     /// Registers a collector: series computed when scraped (gauges read from an
-    /// application's state, say), served with arpc's.
+    /// application's state, say), served with arpc's. Its `encode` runs while the registry
+    /// is locked for the scrape: it must not call [`render`](Self::render) or register.
     pub fn register_collector(&self, collector: Box<dyn prometheus_client::collector::Collector>) {
         self.inner
             .registry

@@ -347,6 +347,12 @@ impl crate::service::Admin for AdminService {
                 ..Job::default()
             });
         }
+        if snapshot.state.move_job(request.id).is_some() {
+            return Err(Status::not_found(format!(
+                "{} is a move: ask move_status",
+                request.id
+            )));
+        }
         if request.id > 0 && request.id < snapshot.state.next_id {
             // Seeks leave the directory once every owner applied them.
             return Ok(Job {

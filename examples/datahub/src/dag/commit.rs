@@ -85,34 +85,48 @@ pub async fn commit(ctx: &PipelineCtx, batch: Batch) {
     ctx.status.count_batch();
 }
 
-/// Records each event's path for `Admin.lineage`.
+/// Records each event's path for `Admin.lineage` (a redelivered duplicate keeps the path of
+/// the delivery that applied it).
 fn record_lineage(ctx: &PipelineCtx, batch: &Batch, written_ms: i64, committed_ms: i64) {
     let fetched_ms = committed_ms
         .saturating_sub(i64::try_from(batch.fetched_at.elapsed().as_millis()).unwrap_or(0));
+    // Each item's primary row, and each row's authoritative shard, found once.
+    let mut primary: Vec<Option<usize>> = vec![None; batch.items.len()];
+    for (i, r) in batch.rows.iter().enumerate() {
+        if r.primary
+            && let Some(slot) = primary.get_mut(r.item)
+        {
+            *slot = Some(i);
+        }
+    }
+    let mut shard_of: Vec<u32> = vec![0; batch.rows.len()];
+    for w in batch.writes.iter().filter(|w| w.authoritative) {
+        for &source in &w.sources {
+            if let Some(s) = shard_of.get_mut(source) {
+                *s = w.shard;
+            }
+        }
+    }
+    let lineage = &ctx.shared.lineage;
     for (index, item) in batch.items.iter().enumerate() {
-        let primary = batch
-            .rows
-            .iter()
-            .enumerate()
-            .find(|(_, r)| r.item == index && r.primary);
-        let (shard, version, outcome) = match primary {
+        if item.duplicate && lineage.get(&item.event.event_id).is_some() {
+            continue;
+        }
+        let (shard, version, outcome) = match primary[index] {
             None => (0, 0, if item.duplicate { "duplicate" } else { "none" }),
-            Some((row_index, r)) => {
-                let shard = batch
-                    .writes
-                    .iter()
-                    .find(|w| w.authoritative && w.sources.contains(&row_index))
-                    .map_or(0, |w| w.shard);
-                match batch.outcomes.get(row_index).copied().flatten() {
-                    Some(WriteOutcome::Applied) => (shard, r.row.version(), "applied"),
-                    Some(WriteOutcome::Unchanged) => (shard, r.row.version(), "unchanged"),
+            Some(row) => {
+                let shard = shard_of[row];
+                let version = batch.rows[row].row.version();
+                match batch.outcomes.get(row).copied().flatten() {
+                    Some(WriteOutcome::Applied) => (shard, version, "applied"),
+                    Some(WriteOutcome::Unchanged) => (shard, version, "unchanged"),
                     Some(WriteOutcome::Stale) => (shard, 0, "stale"),
                     Some(WriteOutcome::Moved { .. }) => (shard, 0, "moved"),
                     None => (shard, 0, "none"),
                 }
             }
         };
-        ctx.shared.lineage.record(
+        lineage.record(
             &item.event.event_id,
             LineageEntry {
                 partition: ctx.partition,

@@ -39,6 +39,23 @@ pub struct CacheStats {
     pub invalidations: AtomicU64,
 }
 
+/// A load that did not finish (its task panicked or was cancelled), as the loaders' error
+/// type says it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadFailed(pub String);
+
+impl From<LoadFailed> for String {
+    fn from(e: LoadFailed) -> Self {
+        e.0
+    }
+}
+
+impl From<LoadFailed> for arpc::Status {
+    fn from(e: LoadFailed) -> Self {
+        arpc::Status::internal(format!("a shard read failed: {}", e.0))
+    }
+}
+
 /// A value a load produced, and the weight it is cached with.
 pub trait Weighted {
     /// Approximate bytes held.
@@ -97,7 +114,7 @@ impl<K, V, E> PartCache<K, V, E>
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Weighted + Send + Sync + 'static,
-    E: Clone + Send + Sync + 'static,
+    E: Clone + Send + Sync + From<LoadFailed> + 'static,
 {
     /// A cache holding at most `max_bytes` (by [`Weighted::weight`]), each entry for at most
     /// `ttl`.
@@ -172,35 +189,43 @@ where
     }
 
     /// A load of `key` at `generation`, shared by the callers that join it: caches its value
-    /// and leaves the in-flight table when done.
+    /// and leaves the in-flight table when done. It runs as its own task, so it finishes (and
+    /// gives back what it holds: a shard's read slot, a pooled connection) even when every
+    /// caller waiting for it has gone.
     fn load<Fut>(&self, key: K, generation: u64, fut: Fut) -> Load<V, E>
     where
         Fut: Future<Output = Result<V, E>> + Send + 'static,
     {
         let inner = Arc::clone(&self.inner);
         let slot = self.slot_index(&key);
-        async move {
+        let task_key = key.clone();
+        let task = tokio::spawn(async move {
             let result = fut.await.map(Arc::new);
             // A value loaded before an invalidation is not kept (it would not be trusted).
             if let Ok(value) = &result
                 && inner.generations[slot].load(Ordering::Acquire) == generation
             {
                 inner.entries.insert(
-                    key.clone(),
+                    task_key.clone(),
                     Entry {
                         generation,
                         value: Arc::clone(value),
                     },
                 );
             }
-            let mut in_flight = inner
-                .in_flight
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            if in_flight.get(&key).is_some_and(|(g, _)| *g == generation) {
-                in_flight.remove(&key);
-            }
+            leave(&inner, &task_key, generation);
             result
+        });
+        let inner = Arc::clone(&self.inner);
+        async move {
+            match task.await {
+                Ok(result) => result,
+                Err(e) => {
+                    // The task panicked: it never left the table.
+                    leave(&inner, &key, generation);
+                    Err(E::from(LoadFailed(e.to_string())))
+                }
+            }
         }
         .boxed()
         .shared()
@@ -219,6 +244,17 @@ where
     /// Entries held (approximate: moka applies some changes lazily).
     pub fn entry_count(&self) -> u64 {
         self.inner.entries.entry_count()
+    }
+}
+
+/// Removes the in-flight load of `key` at `generation`, if it is still the one there.
+fn leave<K: Hash + Eq, V, E>(inner: &Inner<K, V, E>, key: &K, generation: u64) {
+    let mut in_flight = inner
+        .in_flight
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    if in_flight.get(key).is_some_and(|(g, _)| *g == generation) {
+        in_flight.remove(key);
     }
 }
 
@@ -300,6 +336,43 @@ mod tests {
             again.0, 1,
             "the value loaded before the invalidation came back"
         );
+    }
+
+    #[tokio::test]
+    async fn a_load_whose_callers_left_still_finishes() {
+        let cache = cache();
+        let gate = Arc::new(tokio::sync::Notify::new());
+        let finished = Arc::new(AtomicU32::new(0));
+        let caller = {
+            let (cache, gate, finished) = (cache.clone(), Arc::clone(&gate), Arc::clone(&finished));
+            tokio::spawn(async move {
+                cache
+                    .get_or_load(9, move || async move {
+                        gate.notified().await;
+                        finished.fetch_add(1, Ordering::SeqCst);
+                        Ok(V(4))
+                    })
+                    .await
+                    .map(|v| v.0)
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        caller.abort();
+        let _ = caller.await;
+        gate.notify_waiters();
+        for _ in 0..100 {
+            if finished.load(Ordering::SeqCst) == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(
+            finished.load(Ordering::SeqCst),
+            1,
+            "the load ran to its end"
+        );
+        let v = cache.get_or_load(9, || async { Ok(V(5)) }).await.unwrap();
+        assert_eq!(v.0, 4, "and its value was cached");
     }
 
     #[tokio::test]

@@ -131,19 +131,11 @@ impl QueryService {
     }
 
     async fn screen_once(&self, req: &ScreenRequest) -> Result<(Arc<Part>, Arc<Part>), Status> {
-        let member = Owner {
-            group: Group::Member,
-            id: req.member_id,
-        };
-        let seller = Owner {
-            group: Group::Seller,
-            id: req.seller_id,
-        };
-        tokio::try_join!(self.part(member), self.part(seller))
+        tokio::try_join!(self.part(member_owner(req)), self.part(seller_owner(req)))
     }
 
-    /// The screen of `req`, waiting for its `min_version` (re-reading past the cache, with
-    /// a growing pause) until `max_wait_ms`.
+    /// The screen of `req`, waiting for its `min_version` (re-reading the shards past the
+    /// cache, with a growing pause) until `max_wait_ms`.
     pub async fn screen(&self, req: ScreenRequest) -> Result<DisplayScreen, Status> {
         if req.member_id == 0 || req.seller_id == 0 {
             return Err(Status::invalid_argument(
@@ -164,7 +156,16 @@ impl QueryService {
         let mut pause = Duration::from_millis(1);
         let mut waited = false;
         loop {
-            let (member, seller) = self.screen_once(&req).await?;
+            let (member, seller) = if waited {
+                // Past the cache, without invalidating it for everyone else.
+                tokio::try_join!(
+                    self.reader.load(member_owner(&req)),
+                    self.reader.load(seller_owner(&req))
+                )
+                .map(|(m, s)| (Arc::new(m), Arc::new(s)))?
+            } else {
+                self.screen_once(&req).await?
+            };
             let (Part::Member(m), Part::Seller(s)) = (&*member, &*seller) else {
                 return Err(Status::internal("cached parts of the wrong kind"));
             };
@@ -192,10 +193,6 @@ impl QueryService {
             }
             tokio::time::sleep(pause.min(wait.saturating_sub(started.elapsed()))).await;
             pause = (pause * 2).min(Duration::from_millis(20));
-            // Past the cache: the next read goes to the shard.
-            for owner in owner_of(&min.key, &req) {
-                PartCache::invalidate(&self.cache, &owner);
-            }
         }
     }
 
@@ -254,11 +251,11 @@ impl Reader {
         match owner.group {
             Group::Member => {
                 let read = self.read(lp, screen::member_reads(owner.id)).await?;
-                screen::member_part(owner.id, &read.rows).map(Part::Member)
+                screen::member_part(&read.rows).map(Part::Member)
             }
             Group::Seller => {
                 let read = self.read(lp, screen::seller_reads(owner.id)).await?;
-                screen::seller_part(owner.id, &read.rows).map(Part::Seller)
+                screen::seller_part(&read.rows).map(Part::Seller)
             }
         }
     }
@@ -308,25 +305,17 @@ fn store_status(e: &StoreError) -> Status {
     }
 }
 
-/// The owners whose part holds `key` in `req`'s screen.
-fn owner_of(key: &str, req: &ScreenRequest) -> Vec<Owner> {
-    let member = Owner {
+fn member_owner(req: &ScreenRequest) -> Owner {
+    Owner {
         group: Group::Member,
         id: req.member_id,
-    };
-    let seller = Owner {
+    }
+}
+
+fn seller_owner(req: &ScreenRequest) -> Owner {
+    Owner {
         group: Group::Seller,
         id: req.seller_id,
-    };
-    if key.starts_with("seller:") || key.starts_with("item:") {
-        vec![seller]
-    } else if key.starts_with("member:")
-        || key.starts_with("points:")
-        || key.starts_with("benefit:")
-    {
-        vec![member]
-    } else {
-        vec![member, seller]
     }
 }
 

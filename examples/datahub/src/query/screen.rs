@@ -138,7 +138,7 @@ fn weight(rows: &[Row]) -> u32 {
 }
 
 /// Decodes a member's rows (what [`member_reads`] returned).
-pub fn member_part(member_id: u64, rows: &[Row]) -> Result<MemberPart, Status> {
+pub fn member_part(rows: &[Row]) -> Result<MemberPart, Status> {
     let mut part = MemberPart {
         bytes: weight(rows),
         ..MemberPart::default()
@@ -162,11 +162,7 @@ pub fn member_part(member_id: u64, rows: &[Row]) -> Result<MemberPart, Status> {
                 let id = index_id(&row.key);
                 part.seen.push(seen(format!("benefit:{id}"), row));
                 if !row.deleted {
-                    let b: Benefit = decode(row)?;
-                    // An index entry left behind when a benefit moved to another member.
-                    if b.member_id == member_id {
-                        part.benefits.push(b);
-                    }
+                    part.benefits.push(decode(row)?);
                 }
             }
             _ => {}
@@ -176,7 +172,7 @@ pub fn member_part(member_id: u64, rows: &[Row]) -> Result<MemberPart, Status> {
 }
 
 /// Decodes a seller's rows (what [`seller_reads`] returned).
-pub fn seller_part(seller_id: u64, rows: &[Row]) -> Result<SellerPart, Status> {
+pub fn seller_part(rows: &[Row]) -> Result<SellerPart, Status> {
     let mut part = SellerPart {
         bytes: weight(rows),
         ..SellerPart::default()
@@ -193,10 +189,7 @@ pub fn seller_part(seller_id: u64, rows: &[Row]) -> Result<SellerPart, Status> {
                 let id = index_id(&row.key);
                 part.seen.push(seen(format!("item:{id}"), row));
                 if !row.deleted {
-                    let i: ItemRow = decode(row)?;
-                    if i.item.seller_id == seller_id {
-                        part.items.push(i);
-                    }
+                    part.items.push(decode(row)?);
                 }
             }
             _ => {}

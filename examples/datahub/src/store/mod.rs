@@ -371,8 +371,9 @@ pub async fn read_current(
     })
 }
 
-/// One part of a [`Shard::read_partition`]: an exact key, or the last `limit` keys under a
-/// prefix (in descending key order: the newest history entries, the highest ids).
+/// One part of a [`Shard::read_partition`]: an exact key (tombstone included), or the last
+/// `limit` live rows under a prefix (in descending key order: the newest history entries,
+/// the highest ids; tombstones are skipped, so deleted rows never crowd out live ones).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReadPart {
     /// The row of one key.
@@ -423,23 +424,27 @@ pub(crate) fn partition_read_sql(parts: &[ReadPart], p: fn(usize) -> String) -> 
         let _ = match part {
             ReadPart::Key(..) => write!(
                 union,
-                "SELECT * FROM (SELECT {COLS} FROM records WHERE {where_} AND key = {}) AS q{i}",
+                "SELECT * FROM (SELECT {i} AS part, {COLS} FROM records WHERE {where_} \
+                 AND key = {}) AS q{i}",
                 next()
             ),
             ReadPart::Prefix { .. } => {
                 let (from, to, limit) = (next(), next(), next());
                 write!(
                     union,
-                    "SELECT * FROM (SELECT {COLS} FROM records WHERE {where_} AND key >= {from} \
-                     AND key < {to} ORDER BY key DESC LIMIT {limit}) AS q{i}"
+                    "SELECT * FROM (SELECT {i} AS part, {COLS} FROM records WHERE {where_} \
+                     AND key >= {from} AND key < {to} AND NOT deleted ORDER BY key DESC \
+                     LIMIT {limit}) AS q{i}"
                 )
             }
         };
     }
+    // A union keeps no order of its own: the parts' order, and each range's, are asked for.
     format!(
         "SELECT f.epoch, r.grp, r.lp, r.domain, r.key, r.source_version, r.log_pos, r.deleted, \
          r.payload, r.updated_at_ms FROM (SELECT (SELECT epoch FROM partition_fence \
-         WHERE grp = {grp} AND lp = {lp}) AS epoch) AS f LEFT JOIN ({union}) AS r ON 1 = 1"
+         WHERE grp = {grp} AND lp = {lp}) AS epoch) AS f LEFT JOIN ({union}) AS r ON 1 = 1 \
+         ORDER BY r.part, r.key DESC"
     )
 }
 

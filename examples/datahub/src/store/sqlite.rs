@@ -319,7 +319,10 @@ impl SqliteShard {
                 None => connect(&inner.path, false).map_err(db_err(inner.id))?,
             };
             let result = f(&conn);
-            if let Ok(mut pool) = inner.readers.lock()
+            // A connection still inside a transaction (a failed COMMIT) would serve an old
+            // snapshot and hold back checkpoints: it is closed, not pooled.
+            if conn.is_autocommit()
+                && let Ok(mut pool) = inner.readers.lock()
                 && pool.len() < READERS
             {
                 pool.push(conn);
@@ -631,7 +634,7 @@ fn read_parts(
                 let mut stmt = conn
                     .prepare_cached(&format!(
                         "{SELECT_ROW} WHERE grp = ?1 AND lp = ?2 AND domain = ?3 \
-                         AND key >= ?4 AND key < ?5 ORDER BY key DESC LIMIT ?6"
+                         AND key >= ?4 AND key < ?5 AND deleted = 0 ORDER BY key DESC LIMIT ?6"
                     ))
                     .map_err(&db)?;
                 let rows = stmt

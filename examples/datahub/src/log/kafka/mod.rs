@@ -257,7 +257,7 @@ pub(crate) async fn open_hub(
         hot,
         partitions,
         mover,
-        query,
+        (query, config.run_query),
         KafkaParts { sink, member },
     ))
 }
