@@ -9,8 +9,11 @@
 //! file's, the publisher's id and version memory (200,000 each), the applied-outcome rings,
 //! and the channels between stages (7 × 2 batches of 1,000 events per partition, plus one
 //! in each stage) come to about 250 MiB; the allocator keeps freed pages per thread for
-//! reuse on top of that (in this test, 241 MiB with glibc's allocator, 316 MiB with
-//! mimalloc, which the hub uses). The test allows 400 MiB of anonymous memory (heap and
+//! reuse on top of that (in this test, 241 MiB with glibc's allocator, 316–357 MiB with
+//! mimalloc, which the hub uses). Since benefits and items also project an index row under
+//! their owner (for the read path), a batch of 1,000 events carries about 1.4 times the rows
+//! it did, and the same run measured 413–479 MiB (357 MiB with the index rows left out). The
+//! test allows 512 MiB of anonymous memory (heap and
 //! stacks; the shard files SQLite maps are file-backed pages the kernel can drop). What shows that the
 //! backlog stays in the log rather than in memory is the fetch pause in the status; the
 //! memory bound catches a regression that buffers more than the configuration says.
@@ -107,7 +110,7 @@ async fn a_slow_shard_pauses_its_partitions_and_memory_stays_bounded() {
         "the backpressure pause engaged on the slow shard's partitions"
     );
     assert!(slow_lag > 1000, "the slow shard's partitions fell behind");
-    assert!(max_anon < 400 * 1024, "anonymous RSS {max_anon} KiB");
+    assert!(max_anon < 512 * 1024, "anonymous RSS {max_anon} KiB");
     let stalled_seconds = fast_progress.iter().filter(|n| **n == 0).count();
     assert!(
         stalled_seconds <= 2,

@@ -485,7 +485,7 @@ impl crate::service::Admin for AdminService {
             shard: entry.shard,
             version: entry.version,
             outcome: entry.outcome.to_owned(),
-            trace_id: entry.trace_id.clone(),
+            trace_id: entry.trace_id,
         })
     }
 }
