@@ -534,8 +534,19 @@ impl Control {
         }
     }
 
-    /// The statuses the listeners sharing the meta file last wrote.
+    /// The statuses the listeners last reported: every listener of the hub when the
+    /// directory is in ZooKeeper (each reports under it), else those sharing the meta file.
     pub async fn listener_statuses(&self) -> Vec<ListenerStatus> {
+        #[cfg(feature = "zookeeper")]
+        if let crate::directory::Backend::ZooKeeper(zk) = self.directory.backend() {
+            return zk
+                .statuses()
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|doc| serde_json::from_slice(&doc).ok())
+                .collect();
+        }
         let Some(meta) = &self.meta else {
             return Vec::new();
         };

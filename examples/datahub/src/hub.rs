@@ -207,6 +207,17 @@ impl Hub {
         let applied = Arc::new(AppliedTracker::new(partitions));
         let invalidations = Invalidations::default();
         let query = QueryService::new(shards.clone(), &config.query, &invalidations);
+        // A listener of a scaled-out hub also tells the query processes the registry lists.
+        #[cfg(feature = "zookeeper")]
+        if config.run_listener
+            && let Backend::ZooKeeper(zk) = directory.backend()
+        {
+            use arpc::registry::Discovery;
+            let changes = zk
+                .registry()
+                .discover(crate::CachesClient::schema().full_name);
+            invalidations.set_remote(crate::query::remote::RemoteCaches::follow(changes));
+        }
 
         #[cfg(feature = "kafka")]
         if let Some(kafka) = &config.kafka {
@@ -224,6 +235,28 @@ impl Hub {
             .await;
         }
 
+        if !config.run_listener && !config.run_publisher {
+            // The read path alone (`datahub query`): no log.
+            let metrics = hub_metrics(None, &directory, &query);
+            return Ok(Hub {
+                metrics,
+                directory,
+                shards,
+                meta,
+                control,
+                log: None,
+                listener: None,
+                publisher: None,
+                hot,
+                partitions,
+                query,
+                run_query: config.run_query,
+                group_commit: None,
+                _mover: None,
+                #[cfg(feature = "kafka")]
+                _kafka: None,
+            });
+        }
         let log = Arc::new(SegmentLog::open(
             config.data_dir.join("log"),
             config.log.clone(),
@@ -355,9 +388,24 @@ impl Hub {
             builder = builder.add_service(crate::PublisherServer::from_arc(Arc::clone(publisher)));
         }
         if self.run_query {
-            builder = builder.add_service(crate::QueryServer::new(self.query.clone()));
+            builder = builder
+                .add_service(crate::QueryServer::new(self.query.clone()))
+                .add_service(crate::CachesServer::new(
+                    crate::query::remote::CachesService::new(self.query.clone()),
+                ));
         }
         builder = builder.add_service(crate::AdminServer::new(self.admin()));
+        // A hub whose directory is in ZooKeeper announces its services there (the registry's
+        // Curator layout), so that clients, the admin command and the other processes find
+        // them.
+        #[cfg(feature = "zookeeper")]
+        if let Backend::ZooKeeper(zk) = self.directory.backend() {
+            builder
+                .registry(zk.registry().clone())
+                .serve_with_incoming(listener, shutdown)
+                .await;
+            return;
+        }
         builder.serve_with_incoming(listener, shutdown).await;
     }
 }

@@ -70,6 +70,8 @@ pub mod mover;
 pub mod partition;
 pub mod publisher;
 pub mod query;
+#[cfg(all(feature = "kafka", feature = "zookeeper"))]
+pub mod scaled_out;
 pub mod service;
 pub mod store;
 pub mod testing;
@@ -77,6 +79,6 @@ pub mod validate;
 pub mod workload;
 
 pub use self::service::{
-    Admin, AdminClient, AdminServer, Publisher, PublisherClient, PublisherServer, Query,
-    QueryClient, QueryServer,
+    Admin, AdminClient, AdminServer, Caches, CachesClient, CachesServer, Publisher,
+    PublisherClient, PublisherServer, Query, QueryClient, QueryServer,
 };

@@ -4,6 +4,11 @@
 //! datahub demo [--seconds 60] [--rate 20000]      # everything on one box, with a live move
 //! datahub serve --dir DIR --addr 127.0.0.1:0      # a hub process (publisher, listener, query, admin)
 //! datahub admin --addr http://HOST:PORT listeners  # the admin plane, as tables
+//!
+//! # scaled out (features kafka, postgres, zookeeper)
+//! datahub up [--listeners 2] [--queries 2]        # ZooKeeper, tansu, PostgreSQL and the processes
+//! datahub publisher|listener|query --zookeeper zk://… --kafka HOST:PORT --shards URL,…
+//! datahub admin --zookeeper zk://HOST:PORT/BASE listeners
 //! ```
 
 use std::net::SocketAddr;
@@ -76,12 +81,44 @@ enum Command {
     /// Call a hub's `Admin` service and print the answer as a table.
     Admin {
         /// The hub (`http://host:port`).
-        #[arg(long)]
-        addr: String,
+        #[arg(long, required_unless_present = "zookeeper")]
+        addr: Option<String>,
+        /// Or find the hub's `Admin` instances in ZooKeeper (`zk://host:port/base`).
+        #[arg(long, conflicts_with = "addr")]
+        zookeeper: Option<String>,
         /// What to ask.
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Run the scaled-out hub on this box: its own ZooKeeper, tansu and PostgreSQL, a
+    /// publisher, listeners and query processes, until Ctrl-C.
+    #[cfg(all(feature = "kafka", feature = "postgres", feature = "zookeeper"))]
+    Up {
+        /// Listener processes.
+        #[arg(long, default_value_t = 2)]
+        listeners: usize,
+        /// Query processes.
+        #[arg(long, default_value_t = 2)]
+        queries: usize,
+        /// PostgreSQL shards.
+        #[arg(long, default_value_t = 4)]
+        shards: usize,
+        /// Publish this many events per second (`datahub load`); 0 for none.
+        #[arg(long, default_value_t = 0)]
+        load: u32,
+        /// Keep the processes' files here (default: a temporary directory).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// A scaled-out hub's publisher process (see `datahub up`).
+    #[cfg(all(feature = "kafka", feature = "zookeeper"))]
+    Publisher(RoleArgs),
+    /// A scaled-out hub's listener process (start two or more).
+    #[cfg(all(feature = "kafka", feature = "zookeeper"))]
+    Listener(RoleArgs),
+    /// A scaled-out hub's read-path process (start two or more).
+    #[cfg(all(feature = "kafka", feature = "zookeeper"))]
+    Query(RoleArgs),
     /// Run a hub process: the publisher on `--addr` (the bound address is printed) and the
     /// listener, on the files under `--dir`.
     Serve {
@@ -133,6 +170,100 @@ enum Command {
     },
 }
 
+/// What every process of a scaled-out hub is told.
+#[cfg(all(feature = "kafka", feature = "zookeeper"))]
+#[derive(clap::Args)]
+struct RoleArgs {
+    /// This process's own files (meta file, outbox).
+    #[arg(long)]
+    dir: PathBuf,
+    /// Where it listens (port 0 picks a free one; the bound address is printed and
+    /// registered).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    addr: SocketAddr,
+    /// Serve Prometheus metrics here.
+    #[arg(long)]
+    metrics_addr: Option<SocketAddr>,
+    /// The registry and directory (`zk://host:port/base`).
+    #[arg(long)]
+    zookeeper: String,
+    /// The broker(s) (`host:port,…`; the query role does not use them).
+    #[arg(long)]
+    kafka: String,
+    /// Shard URLs, used by the first process when it creates the directory.
+    #[arg(long, value_delimiter = ',')]
+    shards: Vec<String>,
+    /// Log partitions per group (a power of two; the same in every process).
+    #[arg(long, default_value_t = 8)]
+    partitions: u32,
+    /// The listeners' group.
+    #[arg(long, default_value = "datahub")]
+    group: String,
+}
+
+#[cfg(all(feature = "kafka", feature = "zookeeper"))]
+impl RoleArgs {
+    async fn run(self, role: arpc_example_datahub::scaled_out::Role) -> ExitCode {
+        let shared = arpc_example_datahub::scaled_out::Shared {
+            zookeeper: self.zookeeper,
+            kafka: self.kafka,
+            shards: self.shards,
+            partitions: self.partitions,
+            group: self.group,
+        };
+        let mut config = shared.config(role, &self.dir);
+        config.holds = Holds::from_env();
+        match serve(config, self.addr, self.metrics_addr, None).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+/// The `Admin` clients to ask: the one at `addr`, or every instance in the registry.
+async fn admin_clients(
+    addr: Option<String>,
+    zookeeper: Option<String>,
+) -> Result<Vec<arpc_example_datahub::AdminClient>, String> {
+    use arpc_example_datahub::AdminClient;
+    if let Some(url) = zookeeper {
+        use arpc::registry::{Change, Discovery, Registry};
+        use futures_util::StreamExt;
+        let registry = Registry::from_url(&url).map_err(|e| e.to_string())?;
+        let mut changes = registry.discover(AdminClient::schema().full_name);
+        let mut uris = Vec::new();
+        // The registry lists what it has at once; the first event may take a connection.
+        let mut wait = Duration::from_secs(10);
+        while let Ok(Some(change)) = tokio::time::timeout(wait, changes.next()).await {
+            if let Ok(Change::Insert(_, instance)) = change {
+                uris.push(instance.uri());
+                wait = Duration::from_millis(300);
+            }
+        }
+        if uris.is_empty() {
+            return Err(format!("no Admin instance registered under {url}"));
+        }
+        let mut clients = Vec::new();
+        for uri in uris {
+            if let Ok(client) = AdminClient::connect(uri).await {
+                clients.push(client);
+            }
+        }
+        if clients.is_empty() {
+            return Err(format!("no Admin instance under {url} answers"));
+        }
+        return Ok(clients);
+    }
+    let addr = addr.ok_or("--addr or --zookeeper")?;
+    match AdminClient::connect(addr.clone()).await {
+        Ok(client) => Ok(vec![client]),
+        Err(e) => Err(format!("cannot reach {addr}: {e}")),
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     match Cli::parse().command {
@@ -170,10 +301,61 @@ async fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Admin { addr, command } => {
-            let result = match arpc_example_datahub::AdminClient::connect(addr.clone()).await {
-                Ok(client) => arpc_example_datahub::admin::cli::run(&client, command).await,
-                Err(e) => Err(format!("cannot reach {addr}: {e}")),
+        #[cfg(all(feature = "kafka", feature = "postgres", feature = "zookeeper"))]
+        Command::Up {
+            listeners,
+            queries,
+            shards,
+            load,
+            dir,
+        } => {
+            use arpc_example_datahub::scaled_out::up::{UpOptions, up};
+            let options = UpOptions {
+                listeners,
+                queries,
+                shards,
+                load,
+                dir,
+                ..UpOptions::default()
+            };
+            let bin = match std::env::current_exe() {
+                Ok(bin) => bin,
+                Err(e) => {
+                    eprintln!("cannot find this binary: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match up(&bin, options, shutdown_signal()).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        #[cfg(all(feature = "kafka", feature = "zookeeper"))]
+        Command::Publisher(args) => {
+            args.run(arpc_example_datahub::scaled_out::Role::Publisher)
+                .await
+        }
+        #[cfg(all(feature = "kafka", feature = "zookeeper"))]
+        Command::Listener(args) => {
+            args.run(arpc_example_datahub::scaled_out::Role::Listener)
+                .await
+        }
+        #[cfg(all(feature = "kafka", feature = "zookeeper"))]
+        Command::Query(args) => {
+            args.run(arpc_example_datahub::scaled_out::Role::Query)
+                .await
+        }
+        Command::Admin {
+            addr,
+            zookeeper,
+            command,
+        } => {
+            let result = match admin_clients(addr, zookeeper).await {
+                Ok(clients) => arpc_example_datahub::admin::cli::run_any(&clients, command).await,
+                Err(e) => Err(e),
             };
             match result {
                 Ok(table) => {

@@ -8,6 +8,7 @@
 //! | `hub_publish_to_applied_seconds{domain}` | from the log append to the commit, a histogram |
 //! | `hub_partition_lag{group,partition}` | records not yet processed, per log partition |
 //! | `hub_partition_paused{group,partition,reason}` | 1 while paused (`admin: WHY`, `backpressure`, `stalled`) |
+//! | `hub_remote_invalidations_failed_total` | invalidations a query process elsewhere did not confirm within 1 s |
 //! | `hub_cache_hits_total`, `hub_cache_misses_total`, `hub_coalesced_reads_total` | the screen cache |
 //! | `hub_shard_reads_total`, `hub_moved_retries_total` | the read path's shard reads, and those routed again after `MOVED` |
 //! | `hub_move_phase{group,lp,phase}` | 1 per move in progress |
@@ -44,6 +45,7 @@ pub struct HubCounters {
     published_by_domain: Vec<Counter>,
     applied_by_domain: Vec<Counter>,
     latency_by_domain: Vec<Histogram>,
+    remote_invalidations_failed: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -78,6 +80,7 @@ static COUNTERS: LazyLock<HubCounters> = LazyLock::new(|| {
             .collect(),
         published,
         applied,
+        remote_invalidations_failed: Counter::default(),
         latency,
     }
 });
@@ -93,6 +96,11 @@ impl HubCounters {
         if let Some(c) = self.published_by_domain.get(usize::from(domain.id())) {
             c.inc();
         }
+    }
+
+    /// A query process in another process did not confirm an invalidation in time.
+    pub fn remote_invalidation_failed(&self) {
+        self.remote_invalidations_failed.inc();
     }
 
     /// An event of `domain` was applied, `ms` after it was logged.
@@ -252,6 +260,11 @@ pub fn register(
         "hub_publish_to_applied_seconds",
         "From the log append to the listener's commit",
         c.latency.clone(),
+    );
+    metrics.register(
+        "hub_remote_invalidations_failed",
+        "Invalidations a query process elsewhere did not confirm within 1 s",
+        c.remote_invalidations_failed.clone(),
     );
     metrics.register_collector(Box::new(HubCollector {
         listener: listener.map(Arc::downgrade),

@@ -83,3 +83,15 @@ pub trait Admin {
     /// with.
     async fn lineage(&self, request: EventId) -> Result<Lineage, arpc::Status>;
 }
+
+/// Internal: how a listener tells the read path's caches in other processes what a
+/// committed batch changed (see [`query::remote`](crate::query::remote)). Served by every
+/// process that serves `Query`, and registered in ZooKeeper next to it.
+#[arpc::service(package = "datahub.cache.v1")]
+pub trait Caches {
+    /// Drops the cached screen parts of these owners; answers once they are dropped.
+    async fn invalidate(
+        &self,
+        request: crate::query::remote::Owners,
+    ) -> Result<Empty, arpc::Status>;
+}

@@ -13,7 +13,7 @@ use arpc_example_datahub::directory::zookeeper::ZkDirectory;
 use arpc_example_datahub::directory::{Backend, Target};
 use arpc_example_datahub::partition::{Group, LogPartition};
 use arpc_example_datahub::testing::tansu::{Broker, Storage};
-use support::{HubProcess, Load, TempDir, View, lost};
+use support::{HubProcess, Load, TempDir, View, lost_within};
 
 const PARTITIONS: usize = 16; // 8 per group
 
@@ -146,14 +146,7 @@ async fn a_killed_listener_hands_its_partitions_over_and_nothing_is_lost() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let positions = std::sync::Arc::clone(&load.positions);
     let acked = load.stop().await;
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let lost = loop {
-        let lost = lost(&v2, &acked).await;
-        if lost == 0 || Instant::now() > deadline {
-            break lost;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
+    let lost = lost_within(&v2, &acked, Duration::from_secs(90)).await;
     println!(
         "{} keys checked after the failover: {lost} lost",
         acked.len()

@@ -7,15 +7,16 @@
 use std::path::{Path, PathBuf};
 
 use arpc::schema::ServiceSchema;
-use arpc_example_datahub::{AdminClient, PublisherClient, QueryClient};
+use arpc_example_datahub::{AdminClient, CachesClient, PublisherClient, QueryClient};
 
 /// Each service and its checked-in file.
-fn services() -> [(&'static ServiceSchema, PathBuf); 3] {
+fn services() -> [(&'static ServiceSchema, PathBuf); 4] {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("proto");
     [
         (PublisherClient::schema(), dir.join("datahub.v1.proto")),
         (QueryClient::schema(), dir.join("datahub.query.v1.proto")),
         (AdminClient::schema(), dir.join("datahub.admin.v1.proto")),
+        (CachesClient::schema(), dir.join("datahub.cache.v1.proto")),
     ]
 }
 

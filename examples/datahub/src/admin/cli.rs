@@ -295,6 +295,41 @@ pub async fn run(client: &AdminClient, command: AdminCommand) -> Result<String, 
     })
 }
 
+/// Runs `command` against a scaled-out hub's `Admin` instances: most commands on the first
+/// that answers (they read or edit the shared directory); `lineage` on each until one knows
+/// the event (an event's lineage is kept by the listener process that applied it).
+pub async fn run_any(clients: &[AdminClient], command: AdminCommand) -> Result<String, String> {
+    let e = |e: arpc::Status| format!("{:?}: {}", e.code(), e.message());
+    if let AdminCommand::Lineage { event_id } = &command {
+        let mut last = Err(format!("{event_id}: no Admin instance answered"));
+        for client in clients {
+            let request = EventId {
+                event_id: event_id.clone(),
+            };
+            match client.lineage(request).await {
+                Ok(l) if l.found => return Ok(lineage(&l)),
+                Ok(l) => last = Ok(lineage(&l)),
+                Err(status) => {
+                    if last.is_err() {
+                        last = Err(e(status));
+                    }
+                }
+            }
+        }
+        return last;
+    }
+    let mut last = String::from("no Admin instance");
+    for client in clients {
+        match run(client, command.clone()).await {
+            Ok(table) => return Ok(table),
+            // Gone since it was listed: ask the next.
+            Err(e) if e.starts_with("Unavailable") => last = e,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last)
+}
+
 fn listeners(s: &ListenerStates) -> String {
     let mut out = format!(
         "{:<22} {:<8} {:>4} {:>10} {:>10} {:>8}  {}\n",

@@ -17,7 +17,10 @@ use crate::store::WriteOutcome;
 pub async fn commit(ctx: &PipelineCtx, batch: Batch) {
     let written_ms = now_ms();
     // The read path's caches drop what this batch changed before anyone is told it applied.
-    ctx.shared.invalidations.send(&changed_owners(&batch));
+    ctx.shared
+        .invalidations
+        .send_all(&changed_owners(&batch))
+        .await;
     let mut backoff = std::time::Duration::from_millis(50);
     while let Err(e) = ctx.shared.meta.dead_letters(batch.dead.clone()).await {
         ctx.status.set_stalled(Some(format!("dead letters: {e}")));

@@ -49,6 +49,85 @@ impl ZkDirectory {
         &self.path
     }
 
+    /// The registry (and ZooKeeper session) the directory lives in.
+    pub fn registry(&self) -> &ZooKeeper {
+        &self.registry
+    }
+
+    /// Where listeners report their status: one EPHEMERAL child per listener process, so a
+    /// process that dies drops out when its session ends.
+    fn statuses_path(&self) -> String {
+        format!("{}/datahub/listeners", self.registry.base())
+    }
+
+    /// Writes `listener`'s status document (creating its ephemeral node when it has none:
+    /// at the first report, and after a session loss). Bounded by a few seconds, so a
+    /// ZooKeeper outage delays a report rather than stopping the reporter.
+    pub async fn put_status(&self, listener: &str, doc: &[u8]) -> Result<(), DirectoryError> {
+        let parent = self.statuses_path();
+        let path = format!("{parent}/{listener}");
+        let write = async {
+            let client = self.client().await?;
+            match client.set_data(&path, doc, None).await {
+                Ok(_) => return Ok(()),
+                Err(zk::Error::NoNode) => {}
+                Err(e) => return Err(store(e)),
+            }
+            client
+                .mkdir(
+                    &parent,
+                    &zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all()),
+                )
+                .await
+                .map_err(store)?;
+            match client
+                .create(
+                    &path,
+                    doc,
+                    &zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all()),
+                )
+                .await
+            {
+                Ok(_) => Ok(()),
+                // Created by this session in the meantime (a report racing a reconnect).
+                Err(zk::Error::NodeExists) => client
+                    .set_data(&path, doc, None)
+                    .await
+                    .map(|_| ())
+                    .map_err(store),
+                Err(e) => Err(store(e)),
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(3), write)
+            .await
+            .unwrap_or_else(|_| Err(store("status report timed out")))
+    }
+
+    /// Every listener's latest status document (listeners whose session ended are gone).
+    pub async fn statuses(&self) -> Result<Vec<Vec<u8>>, DirectoryError> {
+        let parent = self.statuses_path();
+        let read = async {
+            let client = self.client().await?;
+            let children = match client.list_children(&parent).await {
+                Ok(children) => children,
+                Err(zk::Error::NoNode) => return Ok(Vec::new()),
+                Err(e) => return Err(store(e)),
+            };
+            let mut docs = Vec::with_capacity(children.len());
+            for child in children {
+                match client.get_data(&format!("{parent}/{child}")).await {
+                    Ok((data, _)) => docs.push(data),
+                    Err(zk::Error::NoNode) => {}
+                    Err(e) => return Err(store(e)),
+                }
+            }
+            Ok(docs)
+        };
+        tokio::time::timeout(Duration::from_secs(3), read)
+            .await
+            .unwrap_or_else(|_| Err(store("reading statuses timed out")))
+    }
+
     async fn client(&self) -> Result<zk::Client, DirectoryError> {
         self.registry.client().await.map_err(store)
     }

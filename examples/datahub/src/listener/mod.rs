@@ -389,6 +389,11 @@ async fn report(listener: std::sync::Weak<Listener>) {
         }
         let status = l.status();
         if let Ok(doc) = serde_json::to_string(&status) {
+            // Where processes elsewhere look: the directory's ZooKeeper, when it is there.
+            #[cfg(feature = "zookeeper")]
+            if let crate::directory::Backend::ZooKeeper(zk) = l.shared.directory.backend() {
+                let _ = zk.put_status(&status.listener, doc.as_bytes()).await;
+            }
             let _ = l
                 .shared
                 .meta

@@ -3,8 +3,9 @@
 //! that starts after a publish was answered `Ack::Applied` therefore never gets the cached
 //! screen from before it.
 
-use std::sync::{Arc, PoisonError, RwLock, Weak};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock, Weak};
 
+use super::remote::RemoteCaches;
 use crate::partition::Group;
 
 /// Whose rows changed: a member (member group) or a seller (seller group), by id.
@@ -27,6 +28,8 @@ pub trait Invalidate: Send + Sync {
 #[derive(Clone, Default)]
 pub struct Invalidations {
     subscribers: Arc<RwLock<Vec<Weak<dyn Invalidate>>>>,
+    /// The query processes elsewhere, when the read path is scaled out.
+    remote: Arc<OnceLock<Arc<RemoteCaches>>>,
 }
 
 impl std::fmt::Debug for Invalidations {
@@ -46,7 +49,29 @@ impl Invalidations {
         subscribers.push(Arc::downgrade(cache));
     }
 
-    /// `owners` changed: every live subscriber drops them before this returns.
+    /// Also tells the query processes `remote` lists (set once, by a listener process of a
+    /// scaled-out hub).
+    pub fn set_remote(&self, remote: Arc<RemoteCaches>) {
+        let _ = self.remote.set(remote);
+    }
+
+    /// The query processes told, when there are any.
+    pub fn remote(&self) -> Option<&Arc<RemoteCaches>> {
+        self.remote.get()
+    }
+
+    /// `owners` changed: this process's caches and every query process elsewhere drop them
+    /// before this returns (a remote one that does not confirm in time is skipped: see
+    /// [`remote`](super::remote)).
+    pub async fn send_all(&self, owners: &[Owner]) {
+        self.send(owners);
+        if let Some(remote) = self.remote.get() {
+            remote.send(owners).await;
+        }
+    }
+
+    /// `owners` changed: every live subscriber in this process drops them before this
+    /// returns.
     pub fn send(&self, owners: &[Owner]) {
         if owners.is_empty() {
             return;

@@ -16,6 +16,7 @@
 pub mod cache;
 pub mod echo;
 pub mod invalidate;
+pub mod remote;
 pub mod screen;
 
 use std::sync::Arc;
@@ -111,6 +112,12 @@ impl QueryService {
             cache,
             _subscription: subscriber,
         }
+    }
+
+    /// Drops what the cache holds for `owners` (what the `Caches` service does when a
+    /// listener in another process tells it).
+    pub fn invalidate(&self, owners: &[Owner]) {
+        Invalidate::invalidate(&self.cache, owners);
     }
 
     /// The cache's counters.

@@ -4,6 +4,9 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+#[cfg(all(feature = "kafka", feature = "postgres", feature = "zookeeper"))]
+pub mod scaled;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -247,7 +250,15 @@ impl View {
     pub async fn status(&self) -> ListenerStatus {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let mut all = self.control.listener_statuses().await;
+            // This directory's listener (the meta file), even when the hub shares ZooKeeper.
+            let mut all: Vec<ListenerStatus> = self
+                .meta
+                .statuses()
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|(_, doc, _)| serde_json::from_str(&doc).ok())
+                .collect();
             all.sort_by_key(|s| s.at_ms);
             if let Some(s) = all.pop()
                 && s.at_ms > arpc_example_datahub::clock::now_ms() - 2000
@@ -528,4 +539,21 @@ pub async fn lost(view: &View, acked: &std::collections::HashMap<String, (KeyRef
         println!("{ahead} keys hold a version logged but not acknowledged (its answer was lost)");
     }
     lost
+}
+
+/// [`lost`], asked again every 500 ms until it is 0 or `timeout` has passed (the listeners
+/// may still be catching up): the last count.
+pub async fn lost_within(
+    view: &View,
+    acked: &std::collections::HashMap<String, (KeyRef, u64)>,
+    timeout: Duration,
+) -> usize {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let lost = lost(view, acked).await;
+        if lost == 0 || Instant::now() > deadline {
+            return lost;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
