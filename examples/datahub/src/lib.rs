@@ -75,6 +75,7 @@ pub mod scaled_out;
 pub mod service;
 pub mod store;
 pub mod testing;
+pub mod trace;
 pub mod validate;
 pub mod workload;
 

@@ -129,6 +129,14 @@ fn record_lineage(ctx: &PipelineCtx, batch: &Batch, written_ms: i64, committed_m
                 }
             }
         };
+        crate::trace::applied(crate::trace::Applied {
+            event: &item.event,
+            shard,
+            version,
+            outcome,
+            logged_ms: item.logged_ms,
+            committed_ms,
+        });
         lineage.record(
             &item.event.event_id,
             LineageEntry {

@@ -266,7 +266,8 @@ impl PublisherService {
 }
 
 impl crate::service::Publisher for PublisherService {
-    fn publish(&self, request: PublishRequest) -> Result<PublishResponse, arpc::Status> {
+    fn publish(&self, mut request: PublishRequest) -> Result<PublishResponse, arpc::Status> {
+        crate::trace::stamp(&mut request.events);
         let response = self.handle(&request)?;
         let counters = crate::metrics::counters();
         for (event, result) in request.events.iter().zip(&response.results) {

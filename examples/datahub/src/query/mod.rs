@@ -345,7 +345,16 @@ fn not_yet(min: &MinVersion, shown: Option<u64>, wait: Duration) -> Status {
 
 impl crate::service::Query for QueryService {
     async fn screen(&self, request: ScreenRequest) -> Result<DisplayScreen, Status> {
-        QueryService::screen(self, request).await
+        // With a subscriber, a `hub.screen` span in the call's trace names every entity it
+        // served at its version (`served = "member:1@5 points:1@9 …"`): the same key@version
+        // as the `hub.apply` span of the event that wrote it, in that publish's trace (see
+        // `crate::trace`).
+        let span = crate::trace::screen_span(&request);
+        let screen = QueryService::screen(self, request).await;
+        if let Ok(screen) = &screen {
+            crate::trace::record_served(&span, screen);
+        }
+        screen
     }
 
     async fn get(&self, request: GetRequest) -> Result<Records, Status> {
