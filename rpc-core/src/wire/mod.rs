@@ -10,6 +10,7 @@
 //! negotiates the codec per call through the content-type.
 
 mod body;
+pub mod compress;
 mod frame;
 mod message;
 pub(crate) mod status;
