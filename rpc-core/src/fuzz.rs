@@ -122,7 +122,8 @@ pub fn decode(data: &[u8]) {
 }
 
 /// Reads `data` as a unary gRPC body (split into chunks at the first byte's value), with a
-/// small limit: an answer or a status, never a panic, never more than the limit.
+/// small limit, and a compressed message as each compression arpc has: an answer or a
+/// status, never a panic, never more than the limit.
 pub fn frame(data: &[u8]) {
     let split = data.first().map_or(0, |b| usize::from(*b)).min(data.len());
     let chunks: Vec<Result<http_body::Frame<Bytes>, std::convert::Infallible>> =
@@ -134,11 +135,20 @@ pub fn frame(data: &[u8]) {
     let result = wire::read_message(body, 1024, "request")
         .now_or_never()
         .expect("a ready body reads at once");
-    if let Ok((Some(message), _)) = result {
+    if let Ok((Some(frame), _)) = result {
         assert!(
-            message.len() <= 1024,
+            frame.bytes.len() <= 1024,
             "a message over the limit was returned"
         );
+        for c in crate::codec::Compression::ALL {
+            let frame = wire::Frame {
+                bytes: frame.bytes.clone(),
+                compressed: frame.compressed,
+            };
+            if let Ok(message) = frame.into_message(Some(c), 1024, "request", true) {
+                assert!(message.len() <= 1024, "{c} inflated past the limit");
+            }
+        }
     }
 }
 

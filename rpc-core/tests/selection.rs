@@ -114,3 +114,170 @@ fn auto_weighs_bytes_by_network_cost() {
     }
     assert_eq!(last, CodecKind::Postcard);
 }
+
+/// Drives `Auto`'s chooser with injected costs (no clock): a table of (cpu ns, wire bytes)
+/// per byte of message for each (codec, compression) pair.
+mod injected {
+    use arpc::codec::{
+        AutoChooser, AutoConfig, CodecKind, CodecSet, Compression, CompressionSet, NetworkPrice,
+        Sample,
+    };
+
+    const SIZE: usize = 10_000;
+
+    /// Every pair costs `base`, but for the ones listed.
+    fn table(
+        cheap: &[(CodecKind, Compression, f64, f64)],
+    ) -> impl Fn(CodecKind, Compression) -> (f64, f64) + '_ {
+        move |codec, compression| {
+            cheap
+                .iter()
+                .find(|(c, z, _, _)| *c == codec && *z == compression)
+                .map_or((6.0, 1.5), |(_, _, cpu, wire)| (*cpu, *wire))
+        }
+    }
+
+    /// Runs `calls` calls; the pairs chosen, in order.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    fn run(
+        chooser: &AutoChooser,
+        calls: usize,
+        costs: &dyn Fn(CodecKind, Compression) -> (f64, f64),
+    ) -> Vec<(CodecKind, Compression)> {
+        (0..calls)
+            .map(|_| {
+                let pick = chooser.choose(SIZE, CodecSet::ALL, CompressionSet::ALL);
+                if pick.measure {
+                    let (cpu, wire) = costs(pick.codec, pick.compression);
+                    chooser.record(
+                        pick,
+                        Sample {
+                            cpu_ns: cpu * SIZE as f64,
+                            wire_bytes: (wire * SIZE as f64) as usize,
+                            estimate: SIZE,
+                            failed: false,
+                        },
+                    );
+                }
+                (pick.codec, pick.compression)
+            })
+            .collect()
+    }
+
+    fn chooser(price: f64) -> AutoChooser {
+        AutoChooser::new(
+            AutoConfig::default(),
+            1024,
+            NetworkPrice::new(price),
+            "/test.T/M",
+        )
+    }
+
+    #[test]
+    fn calibrates_settles_and_explores_a_bounded_share() {
+        let auto = chooser(0.8);
+        let best = (CodecKind::Postcard, Compression::Identity);
+        let cheap = [(best.0, best.1, 1.0, 1.0)];
+        let picks = run(&auto, 5_000, &table(&cheap));
+        // 4 codecs × 3 compressions, 2 samples each, then the cheapest.
+        assert_eq!(auto.choice(SIZE), Some(best));
+        let settled = &picks[24..];
+        let others = settled.iter().filter(|p| **p != best).count();
+        // Exploration: at most one call in `explore_every` (32) goes elsewhere.
+        assert!(
+            others <= settled.len() / 32 + 1,
+            "{others} of {} calls explored",
+            settled.len()
+        );
+        assert!(others > 0, "it never explored");
+    }
+
+    #[test]
+    fn follows_a_change_of_the_data_within_a_thousand_calls() {
+        let auto = chooser(0.8);
+        let before = (CodecKind::Postcard, Compression::Identity);
+        let after = (CodecKind::Json, Compression::Zstd);
+        let cheap = [(before.0, before.1, 1.0, 1.0)];
+        run(&auto, 2_000, &table(&cheap));
+        assert_eq!(auto.choice(SIZE), Some(before));
+        // The payload changes shape: postcard now costs 3× as much, JSON with zstd is best.
+        let changed = [(before.0, before.1, 3.0, 1.0), (after.0, after.1, 1.2, 0.2)];
+        let picks = run(&auto, 1_000, &table(&changed));
+        assert_eq!(auto.choice(SIZE), Some(after));
+        // Switched within the thousand calls, and stayed, but for exploration.
+        let first = picks.iter().position(|p| *p == after).unwrap();
+        let tail = &picks[first..];
+        let elsewhere = tail.iter().filter(|p| **p != after).count();
+        assert!(
+            elsewhere <= tail.len() / 32 + 2,
+            "{elsewhere} of {} calls elsewhere after the switch",
+            tail.len()
+        );
+        eprintln!("switched to {after:?} after {first} calls");
+        assert!(auto.switches(SIZE) >= 2);
+    }
+
+    #[test]
+    fn follows_the_network_price_at_once() {
+        let auto = chooser(0.8);
+        // Uncompressed: cheap CPU, many bytes; zstd: more CPU, a fifth of the bytes.
+        let plain = (CodecKind::Proto, Compression::Identity);
+        let zstd = (CodecKind::Proto, Compression::Zstd);
+        let costs = [(plain.0, plain.1, 1.0, 1.0), (zstd.0, zstd.1, 3.0, 0.2)];
+        run(&auto, 1_000, &table(&costs));
+        // 1.0 + 1.0 × 0.8 = 1.8 against 3.0 + 0.2 × 0.8 = 3.16.
+        assert_eq!(auto.choice(SIZE), Some(plain));
+        // A priced 1 Gbit/s link: 1 + 8 = 9 against 3 + 1.6 = 4.6.
+        auto.price().set(NetworkPrice::CROSS_ZONE);
+        let picks = run(&auto, 2, &table(&costs));
+        assert_eq!(picks[0], zstd, "the first call after the change");
+        assert_eq!(auto.choice(SIZE), Some(zstd));
+        auto.price().set(NetworkPrice::LOOPBACK);
+        run(&auto, 1, &table(&costs));
+        assert_eq!(auto.choice(SIZE), Some(plain));
+    }
+
+    #[test]
+    fn small_messages_never_weigh_compression_and_peers_limit_the_pairs() {
+        let auto = chooser(NetworkPrice::CROSS_REGION);
+        for _ in 0..200 {
+            let pick = auto.choose(100, CodecSet::ALL, CompressionSet::ALL);
+            assert_eq!(pick.compression, Compression::Identity, "{pick:?}");
+        }
+        // A gRPC peer that reads protobuf and gzip only.
+        let peer = CompressionSet::IDENTITY.with(Compression::Gzip);
+        for _ in 0..200 {
+            let pick = auto.choose(SIZE, CodecSet::only(CodecKind::Proto), peer);
+            assert_eq!(pick.codec, CodecKind::Proto);
+            assert_ne!(pick.compression, Compression::Zstd);
+        }
+    }
+}
+
+#[test]
+fn auto_compresses_text_when_bytes_are_dear() {
+    // A real selector (real timings): 64 KiB of repetitive text over a cross-region link
+    // must travel compressed, and come out the same.
+    let s = CodecSelector::new(CodecPolicy::Auto(
+        AutoConfig::default().network_ns_per_byte(arpc::codec::NetworkPrice::CROSS_REGION),
+    ));
+    let mut msg = blob_of(0);
+    msg.text = "the quick brown fox jumps over the lazy dog; ".repeat(1500);
+    let mut last = None;
+    for _ in 0..100 {
+        let mut buf = BytesMut::new();
+        let sent = s
+            .encode_with(
+                &msg,
+                CodecSet::ALL,
+                arpc::codec::CompressionSet::ALL,
+                &mut buf,
+            )
+            .unwrap();
+        assert!(sent.size >= buf.len());
+        last = Some((sent, buf.len()));
+    }
+    let (sent, wire) = last.unwrap();
+    assert_ne!(sent.compression, arpc::codec::Compression::Identity);
+    assert!(wire * 10 < sent.size, "{wire} of {}", sent.size);
+}

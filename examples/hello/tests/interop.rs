@@ -1,8 +1,9 @@
 //! A real third-party gRPC client against a real arpc server process: Python `grpcio`, with
 //! stubs that `grpcio-tools` generates from the checked-in `proto/hello.v1.proto`, runs the
 //! cases in `tests/interop/client.py` (named after the gRPC interop suite) against
-//! `hello serve --addr 127.0.0.1:0`. Also lists and describes the services through server
-//! reflection (v1alpha and v1) and checks health.
+//! `hello serve --addr 127.0.0.1:0`, among them large requests sent gzip- and
+//! deflate-compressed. Also lists and describes the services through server reflection
+//! (v1alpha and v1) and checks health.
 //!
 //! Needs the interop virtualenv that `bash .ci/test` makes (it sets `ARPC_PYTHON`); a plain
 //! `cargo test` without it skips, saying so.
@@ -17,6 +18,8 @@ mod hello_process;
 const CASES: &[&str] = &[
     "empty_unary",
     "large_unary",
+    "gzip_unary",
+    "deflate_unary",
     "say_hello",
     "status_code_and_message",
     "special_status_message",

@@ -92,6 +92,8 @@ pub(crate) struct Endpoint {
     /// not a lock, because every pick reads it for every endpoint.
     ejected_until: AtomicU64,
     epoch: Instant,
+    /// The instance's zone (registry metadata), empty when unknown.
+    zone: String,
 }
 
 /// Counts a call in flight on an endpoint until dropped.
@@ -170,6 +172,7 @@ impl Balancer {
         discovery: &D,
         service: &str,
         config: super::ChannelConfig,
+        price: Option<crate::codec::NetworkPrice>,
     ) -> Self {
         let (generation, _) = watch::channel(0);
         let (alive, _) = watch::channel(());
@@ -185,7 +188,12 @@ impl Balancer {
             ejections: AtomicU64::new(0),
         });
         let changes = discovery.discover(service);
-        tokio::spawn(apply_changes(Arc::downgrade(&shared), changes, config));
+        tokio::spawn(apply_changes(
+            Arc::downgrade(&shared),
+            changes,
+            config,
+            price,
+        ));
         Self { shared }
     }
 
@@ -329,11 +337,25 @@ fn seed() -> u64 {
     h.finish() | 1
 }
 
+/// The network price of a channel in zone `local` to instances in `zones`: the same zone
+/// when every instance that names its zone is in `local`, another zone's price as soon as
+/// one is elsewhere (a call may go to any of them).
+pub(crate) fn zone_price<'a>(local: &str, zones: impl Iterator<Item = &'a str>) -> f64 {
+    use crate::codec::NetworkPrice;
+    let elsewhere = zones.filter(|z| !z.is_empty()).any(|z| z != local);
+    if elsewhere {
+        NetworkPrice::CROSS_ZONE
+    } else {
+        NetworkPrice::SAME_ZONE
+    }
+}
+
 /// Applies discovery changes until the balancer is dropped.
 async fn apply_changes(
     shared: Weak<Shared>,
     mut changes: arpc_registry::Changes,
     config: super::ChannelConfig,
+    price: Option<crate::codec::NetworkPrice>,
 ) {
     let mut closed = match shared.upgrade() {
         Some(s) => s.alive.subscribe(),
@@ -375,9 +397,13 @@ async fn apply_changes(
                     failures: AtomicU32::new(0),
                     ejected_until: AtomicU64::new(0),
                     epoch: Instant::now(),
+                    zone: instance.meta.zone.clone(),
                 }));
             }
             Change::Remove(id) => next.retain(|e| e.id != id),
+        }
+        if let (Some(price), Some(local)) = (&price, &config.zone) {
+            price.set(zone_price(local, next.iter().map(|e| e.zone.as_str())));
         }
         *list = Arc::new(next);
         drop(list);

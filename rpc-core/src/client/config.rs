@@ -18,6 +18,8 @@ use crate::wire::DEFAULT_MAX_MESSAGE_BYTES;
 /// | `keepalive_timeout` | 10 s | a PING unanswered this long marks the connection dead; the next call makes a new one |
 /// | `max_response_bytes` | 4 MiB | larger responses fail `RESOURCE_EXHAUSTED` (read no further than the frame header) |
 /// | `connections` | 1 | HTTP/2 connections a channel to one address keeps, taken in turn by its calls: more than one helps when one connection's task (one core) is the limit; on two cores it did not (`benches/README.md`) |
+/// | `network_price` | none | ns of CPU-equivalent cost per byte on the wire, for methods whose codec policy is `Auto` (see [`NetworkPrice`](crate::codec::NetworkPrice)); none leaves each method's `AutoConfig` default |
+/// | `zone` | none | this client's zone: a discovering channel without a `network_price` then prices bytes as the same zone or another zone, from the zones its instances announce in the registry |
 /// | `tls` (feature `tls`) | none | TLS for every connection, verified against the given roots and server name; for a discovering channel, every instance must present a certificate for that name |
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -32,6 +34,10 @@ pub struct ChannelConfig {
     pub max_response_bytes: usize,
     /// HTTP/2 connections to one address (at least 1); calls take them in turn.
     pub connections: usize,
+    /// The price of a byte on the wire for `Auto` methods, in ns.
+    pub network_price: Option<f64>,
+    /// This client's zone, to price bytes by the zones of discovered instances.
+    pub zone: Option<String>,
     /// TLS for every connection, if set.
     #[cfg(feature = "tls")]
     pub tls: Option<crate::tls::ClientTls>,
@@ -45,6 +51,8 @@ impl Default for ChannelConfig {
             keepalive_timeout: Duration::from_secs(10),
             max_response_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             connections: 1,
+            network_price: None,
+            zone: None,
             #[cfg(feature = "tls")]
             tls: None,
         }
@@ -52,6 +60,20 @@ impl Default for ChannelConfig {
 }
 
 impl ChannelConfig {
+    /// Sets the network price (ns per byte) `Auto` methods weigh bytes with.
+    #[must_use]
+    pub fn network_price(mut self, ns_per_byte: f64) -> Self {
+        self.network_price = Some(ns_per_byte);
+        self
+    }
+
+    /// Sets this client's zone (see the table above).
+    #[must_use]
+    pub fn zone(mut self, zone: impl Into<String>) -> Self {
+        self.zone = Some(zone.into());
+        self
+    }
+
     /// Sets the connect timeout.
     #[must_use]
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {

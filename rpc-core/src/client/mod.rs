@@ -11,6 +11,7 @@
 //! A call made inside a handler inherits the handler's remaining deadline (see
 //! [`Context`]) unless its options set one: deadlines propagate across hops.
 
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -20,11 +21,15 @@ use tonic::metadata::MetadataMap;
 use tower::ServiceExt;
 
 use crate::Message;
-use crate::codec::{CodecKind, CodecPolicy, CodecSelector, CodecSet};
+use crate::codec::{
+    CodecKind, CodecPolicy, CodecSelector, CodecSet, Compression, CompressionSet,
+    DEFAULT_COMPRESS_MIN_BYTES, Encoded, NetworkPrice,
+};
 use crate::context::Context;
 use crate::status::{self, Code, Status, code_name};
 use crate::trace::{TRACEPARENT, TraceContext};
-use crate::wire::{self, ContentType, DEFAULT_MAX_MESSAGE_BYTES, Encoding, UnaryBody};
+use crate::wire::compress::{ACCEPT_ENCODING_HEADER, ENCODING_HEADER};
+use crate::wire::{self, ContentType, DEFAULT_MAX_MESSAGE_BYTES, UnaryBody};
 use tracing::Instrument;
 use tracing::field::Empty;
 
@@ -43,6 +48,9 @@ use self::connection::{Connection, RecvBody};
 pub struct Channel {
     target: Target,
     max_response_bytes: usize,
+    /// The price of a byte for `Auto` methods, if configured (shared by clones and the
+    /// clients made on this channel).
+    price: Option<NetworkPrice>,
 }
 
 #[derive(Debug, Clone)]
@@ -78,7 +86,7 @@ impl Pool {
         match &*self.connections {
             [one] => one,
             all => {
-                let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let i = self.next.fetch_add(1, Ordering::Relaxed);
                 &all[i % all.len()]
             }
         }
@@ -141,10 +149,12 @@ impl Channel {
     pub fn lazy_with(uri: impl Into<String>, config: ChannelConfig) -> Result<Self, ConnectError> {
         let uri = uri.into();
         let max_response_bytes = config.max_response_bytes;
+        let price = config.network_price.map(NetworkPrice::new);
         let pool = Pool::new(&uri, config).map_err(|source| ConnectError { uri, source })?;
         Ok(Self {
             target: Target::One(pool),
             max_response_bytes,
+            price,
         })
     }
 
@@ -152,7 +162,27 @@ impl Channel {
         Self {
             target,
             max_response_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            price: None,
         }
+    }
+
+    /// The price of a byte on the wire that `Auto` methods of clients made on this channel
+    /// weigh (see [`ChannelConfig::network_price`] and [`ChannelConfig::zone`]); `None` when
+    /// neither was set. Setting it ([`NetworkPrice::set`]) re-ranks their choices.
+    pub fn network_price(&self) -> Option<&NetworkPrice> {
+        self.price.as_ref()
+    }
+
+    /// Sets the price of a byte for the `Auto` methods of clients made on this channel from
+    /// now on (the clients made before keep following the old price handle, which
+    /// [`network_price`](Self::network_price) returns; set that one to change theirs).
+    #[must_use]
+    pub fn with_network_price(mut self, ns_per_byte: f64) -> Self {
+        match &self.price {
+            Some(price) => price.set(ns_per_byte),
+            None => self.price = Some(NetworkPrice::new(ns_per_byte)),
+        }
+        self
     }
 
     /// A channel to the instances of `service` (its full gRPC name, `hello.v1.Greeter`) that
@@ -173,9 +203,19 @@ impl Channel {
         config: ChannelConfig,
     ) -> Self {
         let max_response_bytes = config.max_response_bytes;
+        let price = match (config.network_price, &config.zone) {
+            (Some(ns), _) => Some(NetworkPrice::new(ns)),
+            (None, Some(_)) => Some(NetworkPrice::new(NetworkPrice::SAME_ZONE)),
+            (None, None) => None,
+        };
+        // The balancer follows the instances' zones only when no price was set.
+        let follow = price.clone().filter(|_| config.network_price.is_none());
         Self {
-            target: Target::Balanced(balance::Balancer::discover(discovery, service, config)),
+            target: Target::Balanced(balance::Balancer::discover(
+                discovery, service, config, follow,
+            )),
             max_response_bytes,
+            price,
         }
     }
 
@@ -231,6 +271,9 @@ pub struct CallOptions {
     pub codec: Option<CodecKind>,
     /// The codecs this call accepts for the response (default: all four).
     pub accept: Option<CodecSet>,
+    /// Compress the request with this, whatever the method's policy says (sent
+    /// uncompressed if it does not come out smaller).
+    pub compression: Option<Compression>,
     /// Metadata sent as request headers.
     pub metadata: MetadataMap,
 }
@@ -254,6 +297,13 @@ impl CallOptions {
     #[must_use]
     pub fn accept(mut self, accept: CodecSet) -> Self {
         self.accept = Some(accept);
+        self
+    }
+
+    /// Forces the request's compression.
+    #[must_use]
+    pub fn compression(mut self, compression: Compression) -> Self {
+        self.compression = Some(compression);
         self
     }
 
@@ -296,6 +346,10 @@ pub struct Response<T> {
     pub codec: CodecKind,
     /// The codec the request was sent in.
     pub request_codec: CodecKind,
+    /// The compression of the response message.
+    pub compression: Compression,
+    /// The compression the request was sent with.
+    pub request_compression: Compression,
     /// The response headers (initial metadata).
     pub headers: MetadataMap,
     /// The trailers (trailing metadata, including `grpc-status`).
@@ -311,17 +365,67 @@ pub struct ClientMethod {
     uri: http::Uri,
     selector: CodecSelector,
     idempotent: bool,
+    /// What the server said it reads, in its last `grpc-accept-encoding` (every compression
+    /// arpc has until it says otherwise), as `CompressionSet` bits.
+    server_reads: AtomicU8,
 }
 
 impl ClientMethod {
-    /// A method at `path` sending requests by `policy`; not idempotent.
+    /// A method at `path` sending requests by `policy`, uncompressed (but what `Auto`
+    /// chooses to compress); not idempotent.
     pub fn new(path: &'static str, policy: CodecPolicy) -> Self {
         Self {
             path,
             uri: http::Uri::from_static(path),
-            selector: CodecSelector::new(policy),
+            selector: CodecSelector::for_method(
+                policy,
+                Compression::Identity,
+                DEFAULT_COMPRESS_MIN_BYTES,
+                path,
+            ),
             idempotent: false,
+            server_reads: AtomicU8::new(CompressionSet::ALL.bits()),
         }
+    }
+
+    /// Compresses requests of at least `min_bytes` with `compression` (when the server
+    /// reads it) under `Fixed` and `BySize` policies; `Auto` uses `min_bytes` only.
+    #[must_use]
+    pub fn compression(self, compression: Compression, min_bytes: usize) -> Self {
+        let price = self.selector.auto().map(|a| a.price().clone());
+        let selector = CodecSelector::for_method(
+            self.selector.policy().clone(),
+            compression,
+            min_bytes,
+            self.path,
+        );
+        Self {
+            selector: match price {
+                Some(price) => selector.priced(price),
+                None => selector,
+            },
+            ..self
+        }
+    }
+
+    /// Weighs bytes by `price` (for `Auto`): the channel's, shared, so that changing it there
+    /// re-ranks this method's choices.
+    #[must_use]
+    pub fn priced(self, price: NetworkPrice) -> Self {
+        Self {
+            selector: self.selector.priced(price),
+            ..self
+        }
+    }
+
+    /// The method's codec selector (for `Auto`, its estimates and choices).
+    pub fn selector(&self) -> &CodecSelector {
+        &self.selector
+    }
+
+    /// The compressions the server is believed to read.
+    fn server_reads(&self) -> CompressionSet {
+        CompressionSet::from_bits(self.server_reads.load(Ordering::Relaxed))
     }
 
     /// Marks the method idempotent (reads, and writes marked so): over a balanced channel, a
@@ -545,76 +649,142 @@ async fn call<T: Transport, Req: Message, Resp: Message>(
     meta: CallMeta,
     trace: Option<TraceContext>,
 ) -> Result<Response<Resp>, Status> {
-    let encoding = match options.codec {
-        Some(codec) => Encoding::Fixed(codec),
-        None => Encoding::Policy(&method.selector, CodecSet::ALL),
-    };
-    let (request_codec, body) =
-        wire::encode_message(request, encoding, usize::MAX, "request message")?;
+    let accept = accept_header(options.accept.unwrap_or(CodecSet::ALL));
+    let force = options.compression;
+    let mut metadata = options.metadata.into_headers();
+    // At most twice: once more uncompressed when the server refuses the compression used
+    // (UNIMPLEMENTED listing what it reads; the handler did not run).
+    for attempt in 0..2 {
+        let codecs = match options.codec {
+            Some(codec) => CodecSet::only(codec),
+            None => CodecSet::ALL,
+        };
+        let server_reads = method.server_reads();
+        let force = force.filter(|c| attempt == 0 || server_reads.contains(*c));
+        let (sent, body) = wire::encode_message(
+            request,
+            &method.selector,
+            codecs,
+            server_reads,
+            force,
+            usize::MAX,
+            "request message",
+        )?;
+        let mut headers = if attempt == 0 {
+            std::mem::take(&mut metadata)
+        } else {
+            metadata.clone()
+        };
+        if attempt == 0 && sent.compression != Compression::Identity {
+            // Kept for a second attempt.
+            metadata = headers.clone();
+        }
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(sent.codec.content_type()),
+        );
+        headers.insert(header::TE, HeaderValue::from_static("trailers"));
+        headers.insert(wire::ACCEPT_HEADER, accept.clone());
+        headers.insert(ACCEPT_ENCODING_HEADER, wire::accept_encoding_value());
+        if sent.compression != Compression::Identity {
+            headers.insert(
+                ENCODING_HEADER,
+                HeaderValue::from_static(sent.compression.name()),
+            );
+        }
+        if let Some(d) = deadline
+            && let Ok(value) = HeaderValue::from_str(&wire::format_timeout(d))
+        {
+            headers.insert(wire::TIMEOUT_HEADER, value);
+        }
+        if let Some(trace) = trace {
+            headers.insert(TRACEPARENT, trace.header_value());
+        }
+        let mut http = Request::new(body);
+        *http.method_mut() = http::Method::POST;
+        *http.uri_mut() = method.uri.clone();
+        *http.headers_mut() = headers;
+        http.extensions_mut().insert(meta);
 
-    let mut headers = options.metadata.into_headers();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(request_codec.content_type()),
-    );
-    headers.insert(header::TE, HeaderValue::from_static("trailers"));
-    headers.insert(
-        wire::ACCEPT_HEADER,
-        accept_header(options.accept.unwrap_or(CodecSet::ALL)),
-    );
-    if let Some(d) = deadline
-        && let Ok(value) = HeaderValue::from_str(&wire::format_timeout(d))
-    {
-        headers.insert(wire::TIMEOUT_HEADER, value);
+        std::future::poll_fn(|cx| transport.poll_ready(cx))
+            .await
+            .map_err(into_status)?;
+        let response = transport.call(http).await.map_err(into_status)?;
+        let (parts, body) = response.into_parts();
+        if parts.status != http::StatusCode::OK {
+            return Err(http_status(parts.status));
+        }
+        if let Some(listed) = parts.headers.get(ACCEPT_ENCODING_HEADER)
+            && let Ok(listed) = listed.to_str()
+        {
+            let reads = Compression::parse_accept(listed);
+            method.server_reads.store(reads.bits(), Ordering::Relaxed);
+        }
+        if let Some(status) = wire::status::read(&parts.headers)
+            && status.code() != Code::Ok
+        {
+            let refused = status.code() == Code::Unimplemented
+                && sent.compression != Compression::Identity
+                && !method.server_reads().contains(sent.compression);
+            if refused && attempt == 0 {
+                continue;
+            }
+            return Err(status);
+        }
+        return read_response(parts, body, sent).await;
     }
-    if let Some(trace) = trace {
-        headers.insert(TRACEPARENT, trace.header_value());
-    }
-    let mut http = Request::new(body);
-    *http.method_mut() = http::Method::POST;
-    *http.uri_mut() = method.uri.clone();
-    *http.headers_mut() = headers;
-    http.extensions_mut().insert(meta);
+    Err(Status::internal(
+        "the server refused the request's compression twice",
+    ))
+}
 
-    std::future::poll_fn(|cx| transport.poll_ready(cx))
-        .await
-        .map_err(into_status)?;
-    let response = transport.call(http).await.map_err(into_status)?;
-    let (parts, body) = response.into_parts();
-    if parts.status != http::StatusCode::OK {
-        return Err(http_status(parts.status));
-    }
-    if let Some(status) = wire::status::read(&parts.headers)
-        && status.code() != Code::Ok
-    {
-        return Err(status);
-    }
+/// Reads and decodes the response of a call whose headers said OK so far.
+async fn read_response<B, Resp: Message>(
+    parts: http::response::Parts,
+    body: B,
+    sent: Encoded,
+) -> Result<Response<Resp>, Status>
+where
+    B: http_body::Body<Data = Bytes, Error: std::fmt::Display>,
+{
     let ContentType::Grpc { codec, .. } = ContentType::of(&parts.headers) else {
         return Err(Status::internal(format!(
             "the server answered with content-type `{}`, which arpc cannot read",
             wire::content_type_str(&parts.headers)
         )));
     };
+    let encoding = wire::encoding_of(&parts.headers).map_err(|name| {
+        Status::internal(format!(
+            "the server compressed the response with `{name}`, which this client cannot read"
+        ))
+    })?;
     let limit = parts
         .extensions
         .get::<ResponseLimit>()
         .map_or(DEFAULT_MAX_MESSAGE_BYTES, |l| l.0);
-    let (message, trailers) = wire::read_message(body, limit, "response").await?;
+    let (frame, trailers) = wire::read_message(body, limit, "response").await?;
     let trailers = trailers.unwrap_or_default();
     let status = wire::status::read(&trailers)
         .ok_or_else(|| Status::internal("the response ended without a grpc-status"))?;
     if status.code() != Code::Ok {
         return Err(status);
     }
-    let bytes: Bytes =
-        message.ok_or_else(|| Status::internal("the response carried no message"))?;
+    let frame = frame.ok_or_else(|| Status::internal("the response carried no message"))?;
+    let compression = if frame.compressed {
+        encoding.unwrap_or(Compression::Identity)
+    } else {
+        Compression::Identity
+    };
+    let bytes = frame.into_message(encoding, limit, "response", false)?;
     let message = codec
         .decode::<Resp>(bytes)
         .map_err(|e| status::bad_response(&e))?;
     Ok(Response {
         message,
         codec,
-        request_codec,
+        request_codec: sent.codec,
+        compression,
+        request_compression: sent.compression,
         headers: MetadataMap::from_headers(parts.headers),
         trailers: MetadataMap::from_headers(trailers),
     })

@@ -13,6 +13,7 @@
 //!
 //! Which codec a method uses is a [`CodecPolicy`]; [`CodecSelector`] applies it per message.
 
+mod auto;
 mod depth;
 mod error;
 mod json;
@@ -23,6 +24,7 @@ mod postcard;
 mod proto;
 mod select;
 
+pub use self::auto::{ArmCost, AutoChooser, NetworkPrice, Pick, Sample};
 pub use self::error::{DecodeCause, DecodeError, EncodeError};
 pub use self::json::Json;
 pub use self::kind::{CodecKind, CodecSet, UnknownCodec};
@@ -30,7 +32,9 @@ pub use self::msgpack::MsgPack;
 pub use self::policy::{AutoConfig, CodecPolicy};
 pub use self::postcard::Postcard;
 pub use self::proto::Proto;
-pub use self::select::{CodecSelector, SIZE_BUCKETS};
+pub(crate) use self::select::compress_tail;
+pub use self::select::{CodecSelector, DEFAULT_COMPRESS_MIN_BYTES, Encoded, SIZE_BUCKETS};
+pub use crate::wire::compress::{Compression, CompressionSet};
 
 use bytes::{Bytes, BytesMut};
 

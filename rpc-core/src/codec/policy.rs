@@ -44,28 +44,41 @@ impl CodecPolicy {
 
 /// Settings of [`CodecPolicy::Auto`].
 ///
-/// Auto sorts messages into size classes ([`SIZE_BUCKETS`](super::SIZE_BUCKETS)). In each class
-/// it first calibrates: it sends `samples_per_codec` messages in each accepted codec (each
-/// message is still encoded once), timing encode and, once per sample, decode. It then uses,
-/// for every later message of that class, the codec with the least
-/// `encode_ns + decode_ns + bytes × network_ns_per_byte` per byte of message.
+/// Auto chooses a (codec, compression) pair per size class ([`SIZE_BUCKETS`](super::SIZE_BUCKETS))
+/// of each method, online: it calibrates every pair the peer accepts, then sends each message in
+/// the pair of least measured `encode + compress + decompress + decode` CPU time plus
+/// `wire bytes × network price`, per byte of message, and keeps measuring a bounded share of
+/// calls so that it follows when the data or the price changes. The decisions are
+/// [`AutoChooser`](super::AutoChooser)'s (its documentation says how); each message is still
+/// encoded once.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct AutoConfig {
-    /// What one byte on the wire costs, in nanoseconds of CPU-equivalent time. Default 0.8:
-    /// a 10 Gbit/s link moves a byte in 0.8 ns, so bytes and CPU weigh about equally on a
-    /// data-centre network. Raise it for slow or metered links.
+    /// What one byte on the wire costs, in nanoseconds of CPU-equivalent time, until a
+    /// channel's [`NetworkPrice`](super::NetworkPrice) says otherwise. Default 0.8
+    /// ([`NetworkPrice::SAME_ZONE`](super::NetworkPrice::SAME_ZONE)): a 10 Gbit/s link moves a
+    /// byte in 0.8 ns, so bytes and CPU weigh about equally on a data-centre network.
     pub network_ns_per_byte: f64,
-    /// Calibration samples per codec and size class. Default 4: enough to step over a cold
-    /// first call, few enough that calibration ends within the first dozens of calls.
+    /// Calibration samples per (codec, compression) pair and size class. Default 2.
     pub samples_per_codec: u32,
+    /// One call in this many measures another pair than the chosen one (exploration).
+    /// Default 32: at most about 3 % of calls, most of them on pairs close to the best.
+    pub explore_every: u32,
+    /// One call in this many measures the chosen pair, to notice drift. Default 16.
+    pub resample_every: u32,
+    /// Weigh compressed pairs too (gzip, zstd), for messages of at least the method's
+    /// `compress_min_bytes`. Default true.
+    pub compress: bool,
 }
 
 impl Default for AutoConfig {
     fn default() -> Self {
         Self {
-            network_ns_per_byte: 0.8,
-            samples_per_codec: 4,
+            network_ns_per_byte: super::NetworkPrice::SAME_ZONE,
+            samples_per_codec: 2,
+            explore_every: 32,
+            resample_every: 16,
+            compress: true,
         }
     }
 }
@@ -82,6 +95,27 @@ impl AutoConfig {
     #[must_use]
     pub fn samples_per_codec(mut self, n: u32) -> Self {
         self.samples_per_codec = n.max(1);
+        self
+    }
+
+    /// Sets [`explore_every`](Self::explore_every) (at least 2).
+    #[must_use]
+    pub fn explore_every(mut self, n: u32) -> Self {
+        self.explore_every = n.max(2);
+        self
+    }
+
+    /// Sets [`resample_every`](Self::resample_every) (at least 2).
+    #[must_use]
+    pub fn resample_every(mut self, n: u32) -> Self {
+        self.resample_every = n.max(2);
+        self
+    }
+
+    /// Sets [`compress`](Self::compress).
+    #[must_use]
+    pub fn compress(mut self, on: bool) -> Self {
+        self.compress = on;
         self
     }
 }

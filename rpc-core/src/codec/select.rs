@@ -1,20 +1,25 @@
-//! [`CodecSelector`]: applies a [`CodecPolicy`] to each message a method sends.
+//! [`CodecSelector`]: applies a [`CodecPolicy`] (and the method's compression) to each
+//! message a method sends.
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 
-use super::{AutoConfig, CodecKind, CodecPolicy, CodecSet, EncodeError};
+use super::auto::{AutoChooser, NetworkPrice, Pick, Sample};
+use super::{CodecKind, CodecPolicy, CodecSet, EncodeError};
 use crate::Message;
+use crate::wire::compress::{Compression, CompressionSet};
 
 /// Upper bounds (exclusive, in bytes of the protobuf encoding) of the size classes that
 /// [`CodecPolicy::Auto`] calibrates separately; a fifth class holds everything larger.
 /// The boundaries follow the benchmark sizes (64 B, 1 KiB, 16 KiB, 256 KiB, 4 MiB), one per
 /// class, because codecs rank differently at different sizes.
 pub const SIZE_BUCKETS: [usize; 4] = [256, 4 * 1024, 64 * 1024, 1024 * 1024];
-const CLASSES: usize = SIZE_BUCKETS.len() + 1;
+
+/// Messages smaller than this (encoded, in bytes) are sent uncompressed by default: gzip's
+/// 18 bytes of framing and the call to the compressor cost more than they save (Connect's
+/// `compressMinBytes` default on its own protocol).
+pub const DEFAULT_COMPRESS_MIN_BYTES: usize = 1024;
 
 /// When the preferred codec is not accepted: proto first (every gRPC peer reads it), then the
 /// compact binary formats, then JSON.
@@ -25,7 +30,20 @@ const FALLBACK: [CodecKind; 4] = [
     CodecKind::Json,
 ];
 
-/// Picks a codec for, and encodes, each outgoing message of one method.
+/// How one message was sent: its codec and its compression (`Identity` when it went
+/// uncompressed, whatever was asked: below the minimum size, or not smaller compressed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Encoded {
+    /// The codec.
+    pub codec: CodecKind,
+    /// The compression.
+    pub compression: Compression,
+    /// The encoded message's size before compression, in bytes.
+    pub size: usize,
+}
+
+/// Picks a codec (and compression) for, and encodes, each outgoing message of one method.
 ///
 /// One selector per method, shared by all its calls (it is `Sync`). On the hot path it does
 /// not lock and never encodes a message twice: `BySize` and `Auto` estimate the size with the
@@ -34,17 +52,56 @@ const FALLBACK: [CodecKind; 4] = [
 #[derive(Debug)]
 pub struct CodecSelector {
     policy: CodecPolicy,
-    auto: Option<Box<AutoState>>,
+    compression: Compression,
+    min_compress_bytes: usize,
+    auto: Option<Box<AutoChooser>>,
 }
 
 impl CodecSelector {
-    /// A selector applying `policy`.
+    /// A selector applying `policy`, compressing nothing (but what `Auto` chooses to).
     pub fn new(policy: CodecPolicy) -> Self {
+        Self::for_method(
+            policy,
+            Compression::Identity,
+            DEFAULT_COMPRESS_MIN_BYTES,
+            "",
+        )
+    }
+
+    /// A selector for the method `label` (its path, for logs): `policy` picks the codec;
+    /// `compression` is applied (when the peer reads it) to messages of at least
+    /// `min_compress_bytes` under `Fixed` and `BySize`; `Auto` chooses its own compression
+    /// among those the peer reads, for messages of at least `min_compress_bytes`.
+    pub fn for_method(
+        policy: CodecPolicy,
+        compression: Compression,
+        min_compress_bytes: usize,
+        label: &'static str,
+    ) -> Self {
         let auto = match &policy {
-            CodecPolicy::Auto(config) => Some(Box::new(AutoState::new(config.clone()))),
+            CodecPolicy::Auto(config) => Some(Box::new(AutoChooser::new(
+                config.clone(),
+                min_compress_bytes,
+                NetworkPrice::new(config.network_ns_per_byte),
+                label,
+            ))),
             _ => None,
         };
-        Self { policy, auto }
+        Self {
+            policy,
+            compression,
+            min_compress_bytes,
+            auto,
+        }
+    }
+
+    /// Weighs bytes by `price` from now on (for `Auto`): a channel's price, shared.
+    #[must_use]
+    pub fn priced(mut self, price: NetworkPrice) -> Self {
+        if let Some(auto) = self.auto.as_deref_mut() {
+            auto.set_price_source(price);
+        }
+        self
     }
 
     /// The policy this selector applies.
@@ -52,24 +109,54 @@ impl CodecSelector {
         &self.policy
     }
 
-    /// Picks a codec among `accepted` for `msg` and appends its encoding to `dst`.
-    /// An empty `accepted` set means protobuf only.
+    /// The compression applied under `Fixed` and `BySize`.
+    pub fn compression(&self) -> Compression {
+        self.compression
+    }
+
+    /// Messages under this many encoded bytes are never compressed.
+    pub fn min_compress_bytes(&self) -> usize {
+        self.min_compress_bytes
+    }
+
+    /// `Auto`'s chooser (its estimates and current choices); `None` for other policies.
+    pub fn auto(&self) -> Option<&AutoChooser> {
+        self.auto.as_deref()
+    }
+
+    /// Picks a codec among `accepted` for `msg` and appends its encoding to `dst`,
+    /// uncompressed. An empty `accepted` set means protobuf only.
     pub fn encode<T: Message>(
         &self,
         msg: &T,
         accepted: CodecSet,
         dst: &mut BytesMut,
     ) -> Result<CodecKind, EncodeError> {
-        let accepted = if accepted.is_empty() {
+        self.encode_with(msg, accepted, CompressionSet::IDENTITY, dst)
+            .map(|e| e.codec)
+    }
+
+    /// Picks a codec among `codecs` and a compression among `compressions` for `msg`, and
+    /// appends the message to `dst`, compressed when that was chosen, the message reaches
+    /// the minimum size, and it comes out smaller.
+    pub fn encode_with<T: Message>(
+        &self,
+        msg: &T,
+        codecs: CodecSet,
+        compressions: CompressionSet,
+        dst: &mut BytesMut,
+    ) -> Result<Encoded, EncodeError> {
+        let codecs = if codecs.is_empty() {
             CodecSet::only(CodecKind::Proto)
         } else {
-            accepted
+            codecs
         };
-        match &self.policy {
+        let start = dst.len();
+        let codec = match &self.policy {
             CodecPolicy::Fixed(codec) => {
-                let codec = prefer(*codec, accepted);
+                let codec = prefer(*codec, codecs);
                 codec.encode(msg, dst)?;
-                Ok(codec)
+                codec
             }
             CodecPolicy::BySize {
                 small,
@@ -82,27 +169,133 @@ impl CodecSelector {
                 } else {
                     large
                 };
-                let codec = prefer(*wanted, accepted);
+                let codec = prefer(*wanted, codecs);
                 encode_sized(codec, msg, estimate, dst)?;
-                Ok(codec)
+                codec
             }
             CodecPolicy::Auto(_) => {
                 let auto = self.auto.as_deref().expect("Auto policy has state");
-                let estimate = msg.encoded_len();
-                auto.encode(msg, estimate, accepted, dst)
+                return self.encode_auto(auto, msg, codecs, compressions, dst);
             }
-        }
+        };
+        let size = dst.len() - start;
+        let compression = if compressions.contains(self.compression) {
+            compress_tail(self.compression, dst, start, self.min_compress_bytes)
+        } else {
+            Compression::Identity
+        };
+        Ok(Encoded {
+            codec,
+            compression,
+            size,
+        })
     }
 
-    /// For `Auto`: the measured cost per message byte (ns) of each codec in the size class of
-    /// `size_estimate`, `None` for codecs not yet calibrated there. All `None` for other
-    /// policies.
-    pub fn measured_costs(&self, size_estimate: usize) -> [Option<f64>; 4] {
-        match &self.auto {
-            Some(auto) => auto.costs(class_of(size_estimate)),
-            None => [None; 4],
+    fn encode_auto<T: Message>(
+        &self,
+        auto: &AutoChooser,
+        msg: &T,
+        codecs: CodecSet,
+        compressions: CompressionSet,
+        dst: &mut BytesMut,
+    ) -> Result<Encoded, EncodeError> {
+        let estimate = msg.encoded_len();
+        let pick = auto.choose(estimate, codecs, compressions);
+        let start = dst.len();
+        if !pick.measure {
+            encode_sized(pick.codec, msg, estimate, dst)?;
+            let size = dst.len() - start;
+            let compression = compress_tail(pick.compression, dst, start, self.min_compress_bytes);
+            return Ok(Encoded {
+                codec: pick.codec,
+                compression,
+                size,
+            });
         }
+        self.measured(auto, pick, msg, estimate, dst, start)
     }
+
+    /// Encodes as `pick` says, timing encode and compress, then decompresses and decodes a
+    /// copy to time the peer's part (measured here, on this machine, as an estimate: it
+    /// needs nothing from the peer and the same code runs there), and records the sample.
+    fn measured<T: Message>(
+        &self,
+        auto: &AutoChooser,
+        pick: Pick,
+        msg: &T,
+        estimate: usize,
+        dst: &mut BytesMut,
+        start: usize,
+    ) -> Result<Encoded, EncodeError> {
+        let t0 = Instant::now();
+        encode_sized(pick.codec, msg, estimate, dst)?;
+        let size = dst.len() - start;
+        let compression = compress_tail(pick.compression, dst, start, self.min_compress_bytes);
+        let sent = t0.elapsed();
+        let t1 = Instant::now();
+        let failed = match compression {
+            Compression::Identity => {
+                let copy = Bytes::copy_from_slice(&dst[start..]);
+                pick.codec.decode::<T>(copy).is_err()
+            }
+            c => match c.decompress(&dst[start..], usize::MAX) {
+                Ok(plain) => pick.codec.decode::<T>(Bytes::from(plain)).is_err(),
+                Err(_) => true,
+            },
+        };
+        let received = t1.elapsed();
+        auto.record(
+            pick,
+            Sample {
+                cpu_ns: (sent + received).as_nanos() as f64,
+                wire_bytes: dst.len() - start,
+                estimate,
+                failed,
+            },
+        );
+        Ok(Encoded {
+            codec: pick.codec,
+            compression,
+            size,
+        })
+    }
+
+    /// For `Auto`: the measured cost per message byte (ns) of each codec, uncompressed, in
+    /// the size class of `size_estimate`, `None` for codecs not yet measured there. All
+    /// `None` for other policies.
+    pub fn measured_costs(&self, size_estimate: usize) -> [Option<f64>; 4] {
+        let mut out = [None; 4];
+        if let Some(auto) = &self.auto {
+            for c in auto.costs(size_estimate) {
+                if c.compression == Compression::Identity {
+                    out[c.codec as usize] = Some(c.cost_per_byte);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Compresses `dst[start..]` in place with `c` if it is at least `min` bytes and comes out
+/// smaller; the compression used.
+pub(crate) fn compress_tail(
+    c: Compression,
+    dst: &mut BytesMut,
+    start: usize,
+    min: usize,
+) -> Compression {
+    let len = dst.len() - start;
+    if c == Compression::Identity || len < min {
+        return Compression::Identity;
+    }
+    let mut out = Vec::with_capacity(len / 2 + 64);
+    c.compress_into(&dst[start..], &mut out);
+    if out.is_empty() || out.len() >= len {
+        return Compression::Identity;
+    }
+    dst.truncate(start);
+    dst.extend_from_slice(&out);
+    c
 }
 
 fn prefer(codec: CodecKind, accepted: CodecSet) -> CodecKind {
@@ -132,136 +325,9 @@ fn encode_sized<T: Message>(
     }
 }
 
-fn class_of(size: usize) -> usize {
-    SIZE_BUCKETS
-        .iter()
-        .position(|bound| size < *bound)
-        .unwrap_or(SIZE_BUCKETS.len())
-}
-
-#[derive(Debug)]
-struct AutoState {
-    config: AutoConfig,
-    classes: [ClassState; CLASSES],
-}
-
-#[derive(Debug, Default)]
-struct ClassState {
-    /// Bit `c` set: codec `c` has all its calibration samples in this class.
-    calibrated: AtomicU8,
-    /// Codec numbers ordered by cost, cheapest first, two bits each.
-    ranking: AtomicU8,
-    stats: Mutex<[Stat; 4]>,
-}
-
-#[derive(Debug, Default, Clone, Copy)]
-struct Stat {
-    samples: u32,
-    cost_per_byte_sum: f64,
-}
-
-impl AutoState {
-    fn new(config: AutoConfig) -> Self {
-        Self {
-            config,
-            classes: Default::default(),
-        }
-    }
-
-    fn encode<T: Message>(
-        &self,
-        msg: &T,
-        estimate: usize,
-        accepted: CodecSet,
-        dst: &mut BytesMut,
-    ) -> Result<CodecKind, EncodeError> {
-        let class = &self.classes[class_of(estimate)];
-        let calibrated = class.calibrated.load(Ordering::Acquire);
-        let missing = accepted
-            .iter()
-            .filter(|c| calibrated & (1 << *c as u8) == 0)
-            .min_by_key(|c| class.stats.lock().map_or(0, |s| s[*c as usize].samples));
-        if let Some(codec) = missing {
-            self.calibrate(class, codec, msg, estimate, dst)?;
-            return Ok(codec);
-        }
-        let ranking = class.ranking.load(Ordering::Acquire);
-        let codec = (0..4)
-            .map(|i| CodecKind::ALL[usize::from((ranking >> (2 * i)) & 0b11)])
-            .find(|c| accepted.contains(*c))
-            .unwrap_or(CodecKind::Proto);
-        encode_sized(codec, msg, estimate, dst)?;
-        Ok(codec)
-    }
-
-    /// Encodes with `codec`, timing it; decodes the result once to time that too; records the
-    /// cost. Only the first `samples_per_codec` messages per codec and class come here.
-    fn calibrate<T: Message>(
-        &self,
-        class: &ClassState,
-        codec: CodecKind,
-        msg: &T,
-        estimate: usize,
-        dst: &mut BytesMut,
-    ) -> Result<(), EncodeError> {
-        let start = dst.len();
-        let t0 = Instant::now();
-        encode_sized(codec, msg, estimate, dst)?;
-        let encode_ns = t0.elapsed().as_nanos() as f64;
-        let bytes = dst.len() - start;
-        let copy = Bytes::copy_from_slice(&dst[start..]);
-        let t1 = Instant::now();
-        let decoded = codec.decode::<T>(copy);
-        let decode_ns = t1.elapsed().as_nanos() as f64;
-        // A codec that cannot read back what it wrote must never win.
-        let penalty = if decoded.is_ok() { 0.0 } else { f64::INFINITY };
-        let cost = encode_ns + decode_ns + bytes as f64 * self.config.network_ns_per_byte;
-        let per_byte = cost / estimate.max(1) as f64 + penalty;
-
-        let Ok(mut stats) = class.stats.lock() else {
-            return Ok(());
-        };
-        let stat = &mut stats[codec as usize];
-        stat.samples += 1;
-        stat.cost_per_byte_sum += per_byte;
-        if stat.samples >= self.config.samples_per_codec {
-            let mut order: Vec<(usize, f64)> = stats
-                .iter()
-                .enumerate()
-                .map(|(i, s)| {
-                    let done = s.samples >= self.config.samples_per_codec;
-                    let mean = s.cost_per_byte_sum / f64::from(s.samples.max(1));
-                    (i, if done { mean } else { f64::MAX })
-                })
-                .collect();
-            order.sort_by(|a, b| a.1.total_cmp(&b.1));
-            let ranking = order
-                .iter()
-                .enumerate()
-                .fold(0u8, |acc, (slot, (codec, _))| {
-                    acc | (u8::try_from(*codec).unwrap_or(0) << (2 * slot))
-                });
-            class.ranking.store(ranking, Ordering::Release);
-            class
-                .calibrated
-                .fetch_or(1 << codec as u8, Ordering::AcqRel);
-        }
-        Ok(())
-    }
-
-    fn costs(&self, class: usize) -> [Option<f64>; 4] {
-        let Ok(stats) = self.classes[class].stats.lock() else {
-            return [None; 4];
-        };
-        stats.map(|s| {
-            (s.samples >= self.config.samples_per_codec)
-                .then(|| s.cost_per_byte_sum / f64::from(s.samples))
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::auto::class_of;
     use super::*;
 
     #[test]

@@ -17,12 +17,15 @@ use super::deadline::DeadlineLayer;
 use super::handler::{AsyncHandler, BlockingHandler};
 use super::load_shed::LoadShedLayer;
 use super::pool::BlockingPool;
-use crate::codec::{CodecKind, CodecPolicy, CodecSelector, CodecSet};
+use crate::codec::{
+    CodecKind, CodecPolicy, CodecSelector, CodecSet, Compression, CompressionSet,
+    DEFAULT_COMPRESS_MIN_BYTES,
+};
 use crate::context::{Context, ResponseMetadata};
 use crate::status::{self, Status};
 use crate::trace::TraceContext;
+use crate::wire::ContentType;
 use crate::wire::{self, UnaryBody};
-use crate::wire::{ContentType, Encoding};
 use crate::{Message, schema::MethodSchema};
 
 pub use crate::wire::DEFAULT_MAX_MESSAGE_BYTES;
@@ -39,6 +42,11 @@ pub struct MethodConfig {
     pub max_response_bytes: usize,
     /// The deadline applied when the caller sends none.
     pub default_deadline: Option<Duration>,
+    /// The compression of responses under `Fixed` and `BySize` policies, when the caller
+    /// reads it (`Auto` chooses its own). Default `Identity`: nothing compressed unless asked.
+    pub compression: Compression,
+    /// Responses under this many encoded bytes go uncompressed (default 1 KiB).
+    pub compress_min_bytes: usize,
     /// The limits were set for this method (`#[arpc(max_message_bytes = N)]`, or a setter of
     /// the generated server): a server-wide limit does not change them.
     limits_set: bool,
@@ -51,6 +59,8 @@ impl Default for MethodConfig {
             max_request_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             max_response_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             default_deadline: None,
+            compression: Compression::Identity,
+            compress_min_bytes: DEFAULT_COMPRESS_MIN_BYTES,
             limits_set: false,
         }
     }
@@ -69,6 +79,20 @@ impl MethodConfig {
     #[must_use]
     pub fn default_deadline(mut self, deadline: Option<Duration>) -> Self {
         self.default_deadline = deadline;
+        self
+    }
+
+    /// Sets the compression of responses (see [`compression`](Self::compression)).
+    #[must_use]
+    pub fn compression(mut self, compression: Compression) -> Self {
+        self.compression = compression;
+        self
+    }
+
+    /// Sets the size under which responses go uncompressed.
+    #[must_use]
+    pub fn compress_min_bytes(mut self, bytes: usize) -> Self {
+        self.compress_min_bytes = bytes;
         self
     }
 
@@ -127,7 +151,12 @@ pub struct MethodRuntime {
 impl MethodRuntime {
     /// Prepares a method.
     pub fn new(schema: &'static MethodSchema, config: MethodConfig) -> Self {
-        let selector = CodecSelector::new(config.policy.clone());
+        let selector = CodecSelector::for_method(
+            config.policy.clone(),
+            config.compression,
+            config.compress_min_bytes,
+            schema.path,
+        );
         Self {
             schema,
             config,
@@ -168,7 +197,7 @@ impl MethodRuntime {
 
 /// What an arpc method says about a call it answered, in the response's extensions, for
 /// layers (metrics, tracing) to read: the method and the sizes of the framed messages
-/// (0 for a message that was not read or not sent).
+/// (0 for a message that was not read or not sent), as they travelled (compressed or not).
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub struct CallInfo {
@@ -178,6 +207,10 @@ pub struct CallInfo {
     pub request_bytes: usize,
     /// The response's framed size in bytes.
     pub response_bytes: usize,
+    /// The request's compression.
+    pub request_compression: Compression,
+    /// The response's compression.
+    pub response_compression: Compression,
 }
 
 impl CallInfo {
@@ -190,16 +223,38 @@ impl CallInfo {
 /// Puts the call's [`CallInfo`] in `response`.
 fn with_info(
     method: &MethodRuntime,
-    request_bytes: usize,
+    request: Received,
     mut response: Response<UnaryBody>,
 ) -> Response<UnaryBody> {
+    let response_compression = match wire::encoding_of(response.headers()) {
+        Ok(Some(c)) => c,
+        _ => Compression::Identity,
+    };
     let info = CallInfo {
         method: method.schema.path,
-        request_bytes,
+        request_bytes: request.bytes,
         response_bytes: response.body().data_len(),
+        request_compression: request.compression,
+        response_compression,
     };
     response.extensions_mut().insert(info);
     response
+}
+
+/// What was read of a request, for [`CallInfo`].
+#[derive(Debug, Clone, Copy)]
+struct Received {
+    bytes: usize,
+    compression: Compression,
+}
+
+impl Default for Received {
+    fn default() -> Self {
+        Self {
+            bytes: 0,
+            compression: Compression::Identity,
+        }
+    }
 }
 
 /// The peer address of a connection, put in request extensions by `arpc::Server`.
@@ -223,18 +278,20 @@ struct Responder {
     /// The caller sent plain `application/grpc`: answer with the same content-type.
     plain: bool,
     accepted: Option<CodecSet>,
+    /// The compressions the caller reads (`grpc-accept-encoding`).
+    compressions: CompressionSet,
 }
 
 async fn prepare<Req: Message, B>(
     method: &MethodRuntime,
     request: Request<B>,
-    request_bytes: &mut usize,
+    received: &mut Received,
 ) -> Result<Prepared<Req>, Response<UnaryBody>>
 where
     B: Body<Data = Bytes>,
     B::Error: std::fmt::Display,
 {
-    let received = Instant::now();
+    let arrived = Instant::now();
     let (parts, body) = request.into_parts();
     let (request_codec, plain) = match ContentType::of(&parts.headers) {
         ContentType::Grpc { codec, plain } => (codec, plain),
@@ -244,6 +301,20 @@ where
         }
         ContentType::NotGrpc => return Err(not_grpc(wire::content_type_str(&parts.headers))),
     };
+    // Before reading the body: a compression arpc does not have is UNIMPLEMENTED, listing
+    // those it has (gRPC's compression spec).
+    let encoding = match wire::encoding_of(&parts.headers) {
+        Ok(encoding) => encoding,
+        Err(name) => {
+            let status = Status::unimplemented(format!(
+                "the request is compressed with `{name}`, which this server does not support; \
+                 it accepts {}",
+                Compression::accept_value(CompressionSet::ALL)
+            ));
+            return Err(error_response(&status, request_codec, plain));
+        }
+    };
+    received.compression = encoding.unwrap_or(Compression::Identity);
     let accepted = parts
         .headers
         .get(wire::ACCEPT_HEADER)
@@ -258,6 +329,7 @@ where
         max_response_bytes: limits.response,
         plain,
         accepted,
+        compressions: wire::accepted_encodings(&parts.headers),
     };
     let timeout = parts
         .headers
@@ -265,7 +337,7 @@ where
         .and_then(|v| v.to_str().ok())
         .and_then(wire::parse_timeout)
         .or(method.config.default_deadline);
-    let deadline = timeout.map(|t| received + t);
+    let deadline = timeout.map(|t| arrived + t);
     let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0);
     // The server's span (its `TraceService`), or else the caller's `traceparent` as is.
     let trace = parts
@@ -274,10 +346,10 @@ where
         .copied()
         .or_else(|| TraceContext::from_headers(&parts.headers));
 
-    let bytes = match wire::read_message(body, limits.request, "request").await {
-        Ok((Some(bytes), _)) => {
-            *request_bytes = bytes.len() + wire::FRAME_HEADER_BYTES;
-            bytes
+    let frame = match wire::read_message(body, limits.request, "request").await {
+        Ok((Some(frame), _)) => {
+            received.bytes = frame.bytes.len() + wire::FRAME_HEADER_BYTES;
+            frame
         }
         Ok((None, _)) => {
             let status = Status::internal("the request carried no message");
@@ -285,6 +357,9 @@ where
         }
         Err(status) => return Err(responder.error(&status)),
     };
+    let bytes = frame
+        .into_message(encoding, limits.request, "request", true)
+        .map_err(|status| responder.error(&status))?;
     let message = request_codec
         .decode::<Req>(bytes)
         .map_err(|e| responder.error(&status::bad_request(&e)))?;
@@ -331,17 +406,25 @@ impl Responder {
             Ok(message) => message,
             Err(status) => return self.error_with(&status, meta),
         };
-        let encoding = match self.accepted {
-            // The caller named what it reads: the method's policy chooses among those.
-            Some(accepted) => Encoding::Policy(&method.selector, accepted),
-            None => Encoding::Fixed(self.request_codec),
-        };
+        // The method's policy chooses among the codecs the caller named, or else answers in
+        // the request's codec; and among the compressions the caller reads.
+        let accepted = self
+            .accepted
+            .unwrap_or_else(|| CodecSet::only(self.request_codec));
         let limit = self.max_response_bytes;
-        let (codec, framed) =
-            match wire::encode_message(&message, encoding, limit, "response message") {
-                Ok(encoded) => encoded,
-                Err(status) => return self.error_with(&status, meta),
-            };
+        let (encoded, framed) = match wire::encode_message(
+            &message,
+            &method.selector,
+            accepted,
+            self.compressions,
+            None,
+            limit,
+            "response message",
+        ) {
+            Ok(encoded) => encoded,
+            Err(status) => return self.error_with(&status, meta),
+        };
+        let codec = encoded.codec;
         let mut trailers = HeaderMap::with_capacity(1);
         append_metadata(&mut trailers, meta.trailers);
         wire::status::write_ok(&mut trailers);
@@ -351,6 +434,16 @@ impl Responder {
         headers.insert(
             header::CONTENT_TYPE,
             wire::content_type_value(codec, self.plain && codec == self.request_codec),
+        );
+        if encoded.compression != Compression::Identity {
+            headers.insert(
+                wire::compress::ENCODING_HEADER,
+                http::HeaderValue::from_static(encoded.compression.name()),
+            );
+        }
+        headers.insert(
+            wire::compress::ACCEPT_ENCODING_HEADER,
+            wire::accept_encoding_value(),
         );
         response
     }
@@ -381,6 +474,12 @@ pub(crate) fn error_response(
     let mut response = Response::new(UnaryBody::empty());
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, wire::content_type_value(codec, plain));
+    // Every answer says what this server reads (grpc-js stops compressing for a server that
+    // does not list its algorithm).
+    headers.insert(
+        wire::compress::ACCEPT_ENCODING_HEADER,
+        wire::accept_encoding_value(),
+    );
     wire::status::write(headers, status);
     response
 }
@@ -422,10 +521,10 @@ where
     F: FnMut(Req) -> Fut,
     Fut: Future<Output = Result<Resp, Status>>,
 {
-    let mut request_bytes = 0;
-    let prepared = match prepare::<Req, B>(method, request, &mut request_bytes).await {
+    let mut received = Received::default();
+    let prepared = match prepare::<Req, B>(method, request, &mut received).await {
         Ok(p) => p,
-        Err(response) => return with_info(method, request_bytes, response),
+        Err(response) => return with_info(method, received, response),
     };
     let Prepared {
         message,
@@ -440,7 +539,7 @@ where
         .service(AsyncHandler::new(handler));
     let result = context.scope(stack.oneshot(message)).await;
     let response = responder.respond(method, result, handle.take_response_metadata());
-    with_info(method, request_bytes, response)
+    with_info(method, received, response)
 }
 
 /// Serves a write method: the handler runs on `pool`. A full pool answers
@@ -460,10 +559,10 @@ where
     B::Error: std::fmt::Display,
     F: FnMut(Req) -> Result<Resp, Status> + Clone + Send + 'static,
 {
-    let mut request_bytes = 0;
-    let prepared = match prepare::<Req, B>(method, request, &mut request_bytes).await {
+    let mut received = Received::default();
+    let prepared = match prepare::<Req, B>(method, request, &mut received).await {
         Ok(p) => p,
-        Err(response) => return with_info(method, request_bytes, response),
+        Err(response) => return with_info(method, received, response),
     };
     let Prepared {
         message,
@@ -484,5 +583,5 @@ where
     let result = stack.oneshot(message).await;
     // A handler still running past the deadline may set metadata later; it is not sent.
     let response = responder.respond(method, result, handle.take_response_metadata());
-    with_info(method, request_bytes, response)
+    with_info(method, received, response)
 }

@@ -5,13 +5,17 @@
 //! | name | crate | why |
 //! |---|---|---|
 //! | `gzip` | `flate2` on `miniz_oxide` (safe Rust) | what every gRPC implementation speaks (grpcio and grpc-js have only gzip and deflate) |
+//! | `deflate` | `flate2` (zlib format) | read and written for gRPC peers configured for it (grpcio's and grpc-js's other algorithm) |
 //! | `zstd` | `zstd` (libzstd) | several times faster than gzip at a similar or better ratio, between peers that both have it |
 //!
 //! Decompression is bounded: the decompressed bytes count against the message limit while
 //! they are produced, and the decoder stops one byte past it, so a message that inflates
 //! beyond the limit (a "zip bomb") costs at most the limit in memory and is refused with
-//! `RESOURCE_EXHAUSTED`; zstd's own window is capped too. Not wired into the call path
-//! yet (issue 12): this is the codec of the bytes, and its tests.
+//! `RESOURCE_EXHAUSTED`; zstd's own window is capped too.
+//!
+//! Where it is used: the server and the client frame messages through `wire::frame`, which
+//! sets the flag; which compression a message gets is the method's
+//! [`CodecSelector`](crate::codec::CodecSelector)'s choice among those the peer accepts.
 
 use std::io::Read;
 
@@ -21,6 +25,11 @@ use crate::Status;
 pub const ENCODING_HEADER: &str = "grpc-encoding";
 /// The header listing the compressions a peer reads.
 pub const ACCEPT_ENCODING_HEADER: &str = "grpc-accept-encoding";
+
+thread_local! {
+    static ZSTD: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
 
 /// How many bytes are read from a decoder at a time.
 const CHUNK: usize = 16 * 1024;
@@ -37,19 +46,36 @@ pub enum Compression {
     Identity,
     /// gzip (RFC 1952).
     Gzip,
+    /// deflate in the zlib format (RFC 1950), as gRPC's `deflate`.
+    Deflate,
     /// Zstandard (RFC 8878).
     Zstd,
 }
 
 impl Compression {
     /// Every compression arpc reads and writes.
-    pub const ALL: [Compression; 3] = [Compression::Identity, Compression::Gzip, Compression::Zstd];
+    pub const ALL: [Compression; 4] = [
+        Compression::Identity,
+        Compression::Gzip,
+        Compression::Deflate,
+        Compression::Zstd,
+    ];
+
+    /// The compressions [`CodecPolicy::Auto`](crate::codec::CodecPolicy::Auto) weighs:
+    /// deflate is gzip without its header, so it is never worth a separate estimate.
+    pub const CHOSEN_BY_AUTO: [Compression; 3] =
+        [Compression::Identity, Compression::Gzip, Compression::Zstd];
+
+    fn bit(self) -> u8 {
+        1 << self as u8
+    }
 
     /// The name in `grpc-encoding`.
     pub fn name(self) -> &'static str {
         match self {
             Compression::Identity => "identity",
             Compression::Gzip => "gzip",
+            Compression::Deflate => "deflate",
             Compression::Zstd => "zstd",
         }
     }
@@ -60,38 +86,56 @@ impl Compression {
     }
 
     /// The compressions a `grpc-accept-encoding` value lists that arpc has (`identity`
-    /// always among them), in the peer's order.
-    pub fn parse_accept(value: &str) -> Vec<Compression> {
-        let mut out = vec![Compression::Identity];
-        for c in value.split(',').filter_map(Self::from_name) {
-            if !out.contains(&c) {
-                out.push(c);
-            }
-        }
-        out
+    /// always among them).
+    pub fn parse_accept(value: &str) -> CompressionSet {
+        value
+            .split(',')
+            .filter_map(Self::from_name)
+            .fold(CompressionSet::IDENTITY, CompressionSet::with)
     }
 
     /// The `grpc-accept-encoding` value for `set`.
-    pub fn accept_value(set: &[Compression]) -> String {
-        let names: Vec<&str> = set.iter().map(|c| c.name()).collect();
+    pub fn accept_value(set: CompressionSet) -> String {
+        let names: Vec<&str> = set.iter().map(Compression::name).collect();
         names.join(",")
     }
 
     /// `data` compressed (a copy for `identity`).
     pub fn compress(self, data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(data.len() / 2 + 64);
+        self.compress_into(data, &mut out);
+        out
+    }
+
+    /// Appends `data` compressed to `out` (gzip and deflate at flate2's fast level, zstd at
+    /// level 1: the levels where compression pays for itself on a data-centre network).
+    pub fn compress_into(self, data: &[u8], out: &mut Vec<u8>) {
         use std::io::Write;
+        // Writing into a Vec cannot fail.
         match self {
-            Compression::Identity => data.to_vec(),
+            Compression::Identity => out.extend_from_slice(data),
             Compression::Gzip => {
-                let mut e = flate2::write::GzEncoder::new(
-                    Vec::with_capacity(data.len() / 2 + 64),
-                    flate2::Compression::fast(),
-                );
-                // Writing into a Vec cannot fail.
+                let mut e = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
                 let _ = e.write_all(data);
-                e.finish().unwrap_or_default()
+                let _ = e.finish();
             }
-            Compression::Zstd => zstd::bulk::compress(data, 1).unwrap_or_default(),
+            Compression::Deflate => {
+                let mut e = flate2::write::ZlibEncoder::new(out, flate2::Compression::fast());
+                let _ = e.write_all(data);
+                let _ = e.finish();
+            }
+            Compression::Zstd => ZSTD.with(|cell| {
+                // One compression context per thread: making one per message costs more than
+                // compressing a small message.
+                let mut slot = cell.borrow_mut();
+                if slot.is_none() {
+                    *slot = zstd::bulk::Compressor::new(1).ok();
+                }
+                match slot.as_mut().map(|c| c.compress(data)) {
+                    Some(Ok(bytes)) => out.extend_from_slice(&bytes),
+                    _ => out.extend_from_slice(&zstd::bulk::compress(data, 1).unwrap_or_default()),
+                }
+            }),
         }
     }
 
@@ -102,6 +146,9 @@ impl Compression {
             Compression::Identity => Ok(data.to_vec()),
             Compression::Gzip => {
                 read_bounded(flate2::read::MultiGzDecoder::new(data), data.len(), limit)
+            }
+            Compression::Deflate => {
+                read_bounded(flate2::read::ZlibDecoder::new(data), data.len(), limit)
             }
             Compression::Zstd => {
                 // The size a frame declares is known before anything is decoded.
@@ -118,6 +165,70 @@ impl Compression {
                 read_bounded(decoder, data.len(), limit)
             }
         }
+    }
+}
+
+impl std::fmt::Display for Compression {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A set of compressions: what a peer reads (`grpc-accept-encoding`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CompressionSet(u8);
+
+impl CompressionSet {
+    /// `identity` only: no compression.
+    pub const IDENTITY: CompressionSet = CompressionSet(1);
+    /// Every compression arpc has.
+    pub const ALL: CompressionSet = CompressionSet(0b1111);
+
+    /// This set with `c` added.
+    #[must_use]
+    pub fn with(self, c: Compression) -> Self {
+        Self(self.0 | c.bit())
+    }
+
+    /// This set without `c` (`identity` stays: every peer reads uncompressed messages).
+    #[must_use]
+    pub fn without(self, c: Compression) -> Self {
+        Self((self.0 & !c.bit()) | 1)
+    }
+
+    /// Whether `c` is in the set.
+    pub fn contains(self, c: Compression) -> bool {
+        self.0 & c.bit() != 0
+    }
+
+    /// The compressions in the set, in [`Compression::ALL`] order.
+    pub fn iter(self) -> impl Iterator<Item = Compression> {
+        Compression::ALL
+            .into_iter()
+            .filter(move |c| self.contains(*c))
+    }
+
+    /// The set as bits (bit `c as u8` for each compression `c`), for atomics.
+    pub(crate) fn bits(self) -> u8 {
+        self.0
+    }
+
+    /// The set of `bits`, as [`bits`](Self::bits) made them.
+    pub(crate) fn from_bits(bits: u8) -> Self {
+        Self((bits & 0b1111) | 1)
+    }
+}
+
+impl Default for CompressionSet {
+    /// `identity` only.
+    fn default() -> Self {
+        Self::IDENTITY
+    }
+}
+
+impl FromIterator<Compression> for CompressionSet {
+    fn from_iter<I: IntoIterator<Item = Compression>>(iter: I) -> Self {
+        iter.into_iter().fold(Self::IDENTITY, Self::with)
     }
 }
 
@@ -290,13 +401,19 @@ mod tests {
             Some(Compression::Identity)
         );
         assert_eq!(Compression::from_name("br"), None);
+        let set = Compression::parse_accept("br, gzip,zstd,gzip");
         assert_eq!(
-            Compression::parse_accept("deflate, gzip,zstd,gzip"),
+            set.iter().collect::<Vec<_>>(),
             vec![Compression::Identity, Compression::Gzip, Compression::Zstd]
         );
+        assert!(!set.contains(Compression::Deflate));
         assert_eq!(
-            Compression::accept_value(&Compression::ALL),
-            "identity,gzip,zstd"
+            Compression::accept_value(CompressionSet::ALL),
+            "identity,gzip,deflate,zstd"
+        );
+        assert_eq!(
+            CompressionSet::ALL.without(Compression::Identity),
+            CompressionSet::ALL
         );
     }
 }

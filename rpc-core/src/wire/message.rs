@@ -4,10 +4,11 @@
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue, header};
 
+use super::compress::{Compression, CompressionSet};
 use super::frame::{HEADER, encode_frame};
 use crate::Message;
-use crate::codec::{CodecKind, CodecSelector, CodecSet};
-use crate::status::{self, Status};
+use crate::codec::{CodecKind, CodecSelector, CodecSet, Encoded, compress_tail};
+use crate::status::{self, Status, too_large};
 
 /// The default limit on a decoded message, either direction: 4 MiB, gRPC's customary
 /// default. It bounds the memory one call can make a server (or a client) hold.
@@ -73,31 +74,38 @@ pub(crate) fn content_type_value(codec: CodecKind, plain: bool) -> HeaderValue {
     })
 }
 
-/// How the codec of an outgoing message is chosen.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Encoding<'a> {
-    /// This codec.
-    Fixed(CodecKind),
-    /// The method's policy chooses among the codecs the peer accepts.
-    Policy(&'a CodecSelector, CodecSet),
-}
-
-/// Encodes `message` and frames it: the codec used and the framed bytes. A message over
-/// `limit` is `RESOURCE_EXHAUSTED` naming `what` ("request message", "response message").
+/// Encodes `message` and frames it: how it was encoded and the framed bytes. The method's
+/// `selector` picks the codec among `codecs` (what the peer reads), and may compress it with one of `compressions` (what the peer reads); `force` compresses it
+/// with that compression whatever the selector says (when it comes out smaller). A message
+/// over `limit` before compression is `RESOURCE_EXHAUSTED` naming `what` ("request
+/// message", "response message").
 pub(crate) fn encode_message<M: Message>(
     message: &M,
-    encoding: Encoding<'_>,
+    selector: &CodecSelector,
+    codecs: CodecSet,
+    compressions: CompressionSet,
+    force: Option<Compression>,
     limit: usize,
     what: &str,
-) -> Result<(CodecKind, Bytes), Status> {
+) -> Result<(Encoded, Bytes), Status> {
     let mut buf = BytesMut::with_capacity(64);
     buf.extend_from_slice(&[0; HEADER]);
-    let codec = match encoding {
-        Encoding::Fixed(codec) => codec.encode(message, &mut buf).map(|()| codec),
-        Encoding::Policy(selector, accepted) => selector.encode(message, accepted, &mut buf),
+    let offered = if force.is_some() {
+        CompressionSet::IDENTITY
+    } else {
+        compressions
+    };
+    let mut encoded = selector
+        .encode_with(message, codecs, offered, &mut buf)
+        .map_err(|e| status::encode_failed(&e))?;
+    if encoded.size > limit {
+        return Err(too_large(what, encoded.size, limit));
     }
-    .map_err(|e| status::encode_failed(&e))?;
-    Ok((codec, encode_frame(buf, limit, what)?))
+    if let Some(c) = force {
+        encoded.compression = compress_tail(c, &mut buf, HEADER, 0);
+    }
+    let compressed = encoded.compression != Compression::Identity;
+    Ok((encoded, encode_frame(buf, compressed, limit, what)?))
 }
 
 #[cfg(test)]
@@ -151,9 +159,12 @@ mod tests {
         let message = HealthCheckRequest {
             service: "hello".into(),
         };
-        let (codec, framed) =
-            encode_message(&message, Encoding::Fixed(CodecKind::Json), 100, "request").unwrap();
-        assert_eq!(codec, CodecKind::Json);
+        let none = CompressionSet::IDENTITY;
+        let json = CodecSelector::new(CodecPolicy::Fixed(CodecKind::Json));
+        let proto = CodecSelector::new(CodecPolicy::Fixed(CodecKind::Proto));
+        let (encoded, framed) =
+            encode_message(&message, &json, CodecSet::ALL, none, None, 100, "request").unwrap();
+        assert_eq!(encoded.codec, CodecKind::Json);
         let json = br#"{"service":"hello"}"#;
         assert_eq!(
             &framed[..5],
@@ -161,25 +172,71 @@ mod tests {
         );
         assert_eq!(&framed[5..], json);
         let selector = CodecSelector::new(CodecPolicy::Fixed(CodecKind::Postcard));
-        let (codec, _) = encode_message(
+        let (encoded, _) = encode_message(
             &message,
-            Encoding::Policy(&selector, CodecSet::ALL),
+            &selector,
+            CodecSet::ALL,
+            none,
+            None,
             100,
             "response message",
         )
         .unwrap();
-        assert_eq!(codec, CodecKind::Postcard);
+        assert_eq!(encoded.codec, CodecKind::Postcard);
         let big = HealthCheckRequest {
             service: "x".repeat(200),
         };
         let err = encode_message(
             &big,
-            Encoding::Fixed(CodecKind::Proto),
+            &proto,
+            CodecSet::ALL,
+            none,
+            None,
             100,
             "response message",
         )
         .unwrap_err();
         assert_eq!(err.code(), tonic::Code::ResourceExhausted);
         assert!(err.message().contains("response message"), "{err:?}");
+        // Compressed, the limit still applies to the message, not to its compressed size.
+        let err = encode_message(
+            &big,
+            &proto,
+            CodecSet::ALL,
+            CompressionSet::ALL,
+            Some(Compression::Gzip),
+            100,
+            "response message",
+        )
+        .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::ResourceExhausted);
+    }
+
+    #[test]
+    fn compression_follows_the_method_the_peer_and_the_minimum() {
+        use crate::codec::CodecPolicy;
+        use crate::health::HealthCheckRequest;
+        let big = HealthCheckRequest {
+            service: "abc".repeat(1000),
+        };
+        let small = HealthCheckRequest {
+            service: "abc".into(),
+        };
+        let gzip =
+            CodecSelector::for_method(CodecPolicy::default(), Compression::Gzip, 100, "/t.T/M");
+        let send = |msg: &HealthCheckRequest, peer: CompressionSet| {
+            encode_message(msg, &gzip, CodecSet::ALL, peer, None, 1 << 20, "m").unwrap()
+        };
+        let (encoded, framed) = send(&big, CompressionSet::ALL);
+        assert_eq!(encoded.compression, Compression::Gzip);
+        assert_eq!(framed[0], 1);
+        assert!(framed.len() < 3000 / 4, "{}", framed.len());
+        let plain = Compression::Gzip.decompress(&framed[5..], 1 << 20).unwrap();
+        assert_eq!(plain.len(), encoded.size);
+        // A peer that does not read gzip, and a message under the minimum, go uncompressed.
+        let (encoded, framed) = send(&big, CompressionSet::IDENTITY);
+        assert_eq!((encoded.compression, framed[0]), (Compression::Identity, 0));
+        let (encoded, framed) = send(&small, CompressionSet::ALL);
+        assert_eq!((encoded.compression, framed[0]), (Compression::Identity, 0));
     }
 }

@@ -17,13 +17,13 @@ pub(crate) mod status;
 mod timeout;
 
 pub use self::body::UnaryBody;
-pub(crate) use self::frame::read_message;
+pub(crate) use self::frame::{
+    Frame, accept_encoding_value, accepted_encodings, encoding_of, read_message,
+};
 /// The bytes of the frame header before each message (flag and length).
 pub(crate) const FRAME_HEADER_BYTES: usize = frame::HEADER;
 pub use self::message::DEFAULT_MAX_MESSAGE_BYTES;
-pub(crate) use self::message::{
-    ContentType, Encoding, content_type_str, content_type_value, encode_message,
-};
+pub(crate) use self::message::{ContentType, content_type_str, content_type_value, encode_message};
 pub(crate) use self::timeout::{format_timeout, parse_timeout};
 
 /// The service and method of a gRPC path (`/pkg.Service/Method` → `pkg.Service`, `Method`).

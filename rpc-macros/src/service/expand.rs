@@ -75,6 +75,22 @@ fn policy_tokens(policy: &Policy) -> TokenStream {
     }
 }
 
+/// The compression and minimum size of a method that sets either.
+fn compress_tokens(m: &Method<'_>) -> Option<(TokenStream, TokenStream)> {
+    if m.compress.is_none() && m.compress_min_bytes.is_none() {
+        return None;
+    }
+    let variant = format_ident!("{}", m.compress.unwrap_or("Identity"));
+    let min = match m.compress_min_bytes {
+        Some(n) => {
+            let n = proc_macro2::Literal::u64_unsuffixed(n);
+            quote!(#n)
+        }
+        None => quote!(::arpc::codec::DEFAULT_COMPRESS_MIN_BYTES),
+    };
+    Some((quote!(::arpc::codec::Compression::#variant), min))
+}
+
 pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
     let trait_ident = model.trait_ident;
     let vis = model.vis;
@@ -109,12 +125,15 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
             let n = proc_macro2::Literal::u64_unsuffixed(n);
             quote!(.max_message_bytes(#n))
         });
-        quote!(::arpc::server::MethodConfig::with_policy(#policy).default_deadline(#deadline) #limit)
+        let compress = compress_tokens(m);
+        let compress = compress.map(|(c, min)| quote!(.compression(#c).compress_min_bytes(#min)));
+        quote!(::arpc::server::MethodConfig::with_policy(#policy).default_deadline(#deadline) #limit #compress)
     });
     let client_methods = model.methods.iter().zip(&paths).map(|(m, path)| {
         let policy = policy_tokens(&m.policy);
         let idempotent = m.idempotent;
-        quote!(::arpc::client::ClientMethod::new(#path, #policy).idempotent(#idempotent))
+        let compress = compress_tokens(m).map(|(c, min)| quote!(.compression(#c, #min)));
+        quote!(::arpc::client::ClientMethod::new(#path, #policy).idempotent(#idempotent) #compress)
     });
     let arms = model
         .methods
@@ -293,7 +312,12 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
         impl #client {
             /// A client over `channel`.
             pub fn new(channel: ::arpc::Channel) -> Self {
-                Self::with_transport(channel)
+                // `Auto` methods weigh bytes at the channel's network price, if it has one.
+                let methods = Self::__arpc_methods(channel.network_price());
+                Self {
+                    transport: channel,
+                    methods: ::std::sync::Arc::new(methods),
+                }
             }
 
             /// Connects to `uri` (`http://host:port`).
@@ -328,8 +352,35 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
             pub fn with_transport(transport: S) -> Self {
                 Self {
                     transport,
-                    methods: ::std::sync::Arc::new([#(#client_methods),*]),
+                    methods: ::std::sync::Arc::new(Self::__arpc_methods(::core::option::Option::None)),
                 }
+            }
+
+            /// This client with its `Auto` methods weighing bytes at `price` (shared: setting
+            /// it later re-ranks their choices).
+            pub fn with_network_price(self, price: ::arpc::codec::NetworkPrice) -> Self {
+                Self {
+                    transport: self.transport,
+                    methods: ::std::sync::Arc::new(Self::__arpc_methods(::core::option::Option::Some(&price))),
+                }
+            }
+
+            /// The client-side settings of each method, in declaration order (their codec
+            /// selectors hold `Auto`'s estimates).
+            pub fn methods(&self) -> &[::arpc::client::ClientMethod] {
+                &self.methods[..]
+            }
+
+            fn __arpc_methods(
+                price: ::core::option::Option<&::arpc::codec::NetworkPrice>,
+            ) -> [::arpc::client::ClientMethod; #count] {
+                [#({
+                    let method = #client_methods;
+                    match price {
+                        ::core::option::Option::Some(price) => method.priced(::core::clone::Clone::clone(price)),
+                        ::core::option::Option::None => method,
+                    }
+                }),*]
             }
 
             /// This client with its transport wrapped in `layer` (a tower layer: an

@@ -39,6 +39,9 @@ pub(crate) struct Method<'a> {
     pub(crate) policy: Policy,
     pub(crate) deadline_ms: Option<u64>,
     pub(crate) max_message_bytes: Option<u64>,
+    /// The `Compression` variant for `compress = "..."`.
+    pub(crate) compress: Option<&'static str>,
+    pub(crate) compress_min_bytes: Option<u64>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -62,6 +65,13 @@ const CODECS: [(&str, &str); 4] = [
     ("json", "Json"),
     ("msgpack", "MsgPack"),
     ("postcard", "Postcard"),
+];
+
+const COMPRESSIONS: [(&str, &str); 4] = [
+    ("gzip", "Gzip"),
+    ("deflate", "Deflate"),
+    ("zstd", "Zstd"),
+    ("off", "Identity"),
 ];
 
 fn codec_variant(lit: &syn::LitStr, diag: &mut Diagnostics) -> &'static str {
@@ -273,6 +283,31 @@ fn method<'a>(
                     None
                 }
             });
+    let compress = options.compress.as_ref().and_then(|lit| {
+        let value = lit.value();
+        let variant = COMPRESSIONS
+            .iter()
+            .find(|(name, _)| *name == value)
+            .map(|(_, variant)| *variant);
+        if variant.is_none() {
+            diag.error(
+                lit,
+                format!("unknown compression `{value}`; expected gzip, deflate, zstd or off"),
+            );
+        }
+        variant
+    });
+    let compress_min_bytes =
+        options
+            .compress_min_bytes
+            .as_ref()
+            .and_then(|lit| match lit.base10_parse::<u64>() {
+                Ok(n) => Some(n),
+                Err(e) => {
+                    diag.push(e);
+                    None
+                }
+            });
     let (grpc_name, name_span) = match &options.name {
         Some(lit) => (lit.value(), lit.span()),
         None => (camel(&sig.ident), sig.ident.span()),
@@ -291,6 +326,8 @@ fn method<'a>(
         policy,
         deadline_ms,
         max_message_bytes,
+        compress,
+        compress_min_bytes,
     })
 }
 

@@ -28,6 +28,8 @@ pub(crate) struct Options {
     pub(crate) codec: Option<CodecOption>,
     pub(crate) deadline_ms: Option<LitInt>,
     pub(crate) max_message_bytes: Option<LitInt>,
+    pub(crate) compress: Option<LitStr>,
+    pub(crate) compress_min_bytes: Option<LitInt>,
     pub(crate) name: Option<LitStr>,
 }
 
@@ -104,6 +106,10 @@ fn options(attrs: &[syn::Attribute], diag: &mut Diagnostics) -> Options {
                 o.deadline_ms = Some(meta.value()?.parse()?);
             } else if meta.path.is_ident("max_message_bytes") {
                 o.max_message_bytes = Some(meta.value()?.parse()?);
+            } else if meta.path.is_ident("compress") {
+                o.compress = Some(meta.value()?.parse()?);
+            } else if meta.path.is_ident("compress_min_bytes") {
+                o.compress_min_bytes = Some(meta.value()?.parse()?);
             } else if meta.path.is_ident("codec") {
                 if meta.input.peek(syn::Token![=]) {
                     o.codec = Some(CodecOption::Named(meta.value()?.parse()?));
@@ -134,7 +140,8 @@ fn options(attrs: &[syn::Attribute], diag: &mut Diagnostics) -> Options {
                 return Err(meta.error(
                     "unknown arpc method option; expected read, write, idempotent, \
                      codec = \"...\", codec(small = .., large = .., threshold = ..), \
-                     deadline_ms = N, max_message_bytes = N or name = \"...\"",
+                     deadline_ms = N, max_message_bytes = N, compress = \"...\", \
+                     compress_min_bytes = N or name = \"...\"",
                 ));
             }
             Ok(())

@@ -16,6 +16,8 @@ trait Svc {
     async fn tiny(&self, req: Req) -> Result<Req, arpc::Status>;
     #[arpc(max_message_bytes = 5000000000)]
     async fn huge(&self, req: Req) -> Result<Req, arpc::Status>;
+    #[arpc(compress = "brotli")]
+    async fn squeezed(&self, req: Req) -> Result<Req, arpc::Status>;
 }
 
 fn main() {}
