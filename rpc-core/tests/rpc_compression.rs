@@ -264,3 +264,30 @@ fn encoded(b: &Blob) -> Vec<u8> {
     CodecKind::Proto.encode(b, &mut buf).unwrap();
     buf.to_vec()
 }
+
+#[tokio::test]
+async fn metrics_label_calls_with_their_compression() {
+    let metrics = arpc::metrics::Metrics::new();
+    let server = serve(
+        arpc::Server::builder()
+            .metrics(&metrics)
+            .add_service(PackerServer::new(PackerImpl)),
+    )
+    .await;
+    let client = PackerClient::connect(server.uri()).await.unwrap();
+    let request = blob(&LINE.repeat(100), 10);
+    client
+        .zstd_with(
+            request,
+            CallOptions::default().compression(Compression::Gzip),
+        )
+        .await
+        .unwrap();
+    let text = metrics.render();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("arpc_server_calls_total{") && l.contains("Packer/Zstd"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(line.contains("request_compression=\"gzip\""), "{line}");
+    assert!(line.contains("response_compression=\"zstd\""), "{line}");
+}

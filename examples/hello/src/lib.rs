@@ -114,7 +114,9 @@ pub trait Greeter {
     /// Answers as the request says: after `delay_ms`, with `status` or with a payload of
     /// `response_size` bytes, echoing the `x-grpc-test-echo-initial` metadata into the
     /// response headers and `x-grpc-test-echo-trailing-bin` into the trailers (the names of
-    /// the gRPC interop suite).
+    /// the gRPC interop suite). Replies of 1 KiB or more go gzip-compressed to callers that
+    /// read gzip (every gRPC client does by default).
+    #[arpc(compress = "gzip")]
     async fn echo(&self, request: EchoRequest) -> Result<EchoReply, arpc::Status>;
 }
 

@@ -596,6 +596,8 @@ pub async fn unary<T: Transport, Req: Message, Resp: Message>(
         parent_span_id = Empty,
         request_codec = Empty,
         response_codec = Empty,
+        request_compression = Empty,
+        response_compression = Empty,
         code = Empty,
     );
     let trace = TraceContext::for_span(&span, parent);
@@ -630,6 +632,8 @@ pub async fn unary<T: Transport, Req: Message, Resp: Message>(
             Ok(response) => {
                 span.record("request_codec", response.request_codec.name());
                 span.record("response_codec", response.codec.name());
+                span.record("request_compression", response.request_compression.name());
+                span.record("response_compression", response.compression.name());
                 span.record("code", code_name(Code::Ok));
             }
             Err(status) => {

@@ -12,17 +12,24 @@
 //!   a class whose messages are all far below the method's `compress_min_bytes` has only the
 //!   identity arms;
 //! - **calibration**: the first calls of a class go to each arm the peer accepts in turn,
-//!   `samples_per_codec` measured calls each;
+//!   `samples_per_codec` measured calls each; every measurement of an arm other than the
+//!   chosen one is preceded by an unmeasured call in that arm, so that it is timed with warm
+//!   caches, as it would run if chosen (a cold sample overstates it two-fold);
 //! - then each call takes the arm of least estimated cost per byte of message,
 //!   `cpu_ns + wire_bytes × network_price`; the two parts are kept apart so that a new
 //!   network price re-ranks at once, without new samples;
+//! - **reshaping**: wire bytes are exact, so an arm whose bytes per message byte move by more
+//!   than a fifth means the data changed shape: the class drifted (as below);
+//! - **outliers**: a sample more than half off an arm's estimate is held back until the next
+//!   sample of that arm agrees (which is taken soon), so one slow sample moves nothing;
 //! - **tracking**: one call in `resample_every` measures the chosen arm; a sample that moves
-//!   its cost by more than half marks the class as drifted: every other arm's estimate is
+//!   its cost by more than half, twice in a row, marks the class as drifted: every other arm's estimate is
 //!   stale, due at once, replaced (not averaged) by its next sample, and exploration runs
 //!   four times as often until each has been looked at again;
 //! - **exploring**: one call in `explore_every` measures another arm, the one longest due; an
-//!   arm is due again after `explore_every × (its cost / the best cost)²` calls (at most 32 ×
-//!   `explore_every`), so arms close to the best are checked often, bad ones rarely;
+//!   arm is due again after `explore_every × (its cost / the best cost)²` calls (at most 256 ×
+//!   `explore_every`), so arms close to the best are checked often, bad ones rarely, and the
+//!   cost of exploring stays near `(r − 1) / (explore_every × r²)` per arm of cost ratio `r`;
 //! - estimates are moving averages (weight 0.3 for each new sample), so old data fades.
 //!
 //! The hot path is one relaxed `fetch_add`, two loads and a comparison; only measured calls
@@ -46,7 +53,13 @@ const ALPHA: f64 = 0.3;
 /// A chosen arm whose new sample moves its cost by more than this share has drifted.
 const DRIFT: f64 = 0.5;
 /// The longest wait before an arm is explored again, in units of `explore_every`.
-const MAX_BACKOFF: f64 = 32.0;
+const MAX_BACKOFF: f64 = 256.0;
+/// Samples of the chosen arm in a row that must be off by more than `DRIFT` to call it a
+/// drift (one sample may be a preempted thread).
+const STRIKES: u8 = 2;
+/// A change of an arm's wire bytes per message byte by more than this share: the data
+/// changed shape.
+const RESHAPE: f64 = 0.2;
 
 /// The size class of a message of `size` estimated bytes.
 pub(crate) fn class_of(size: usize) -> usize {
@@ -175,6 +188,10 @@ struct ClassState {
     price_bits: AtomicU64,
     /// Arms with all their calibration samples, as bits.
     calibrated: AtomicU16,
+    /// An arm to measure on the next call (`NONE`: none): the call before it sent a message
+    /// in that arm unmeasured, so that the measured one runs with warm caches, as the arm
+    /// would if it were chosen.
+    follow: AtomicU8,
     /// Arms whose estimate predates a drift, as bits: their next sample replaces it, and
     /// exploration runs four times as often until none is left.
     stale: AtomicU16,
@@ -188,6 +205,7 @@ impl Default for ClassState {
             choice: AtomicU8::new(NONE),
             price_bits: AtomicU64::new(u64::MAX),
             calibrated: AtomicU16::new(0),
+            follow: AtomicU8::new(NONE),
             stale: AtomicU16::new(0),
             stats: Mutex::new(ClassStats::default()),
         }
@@ -197,6 +215,8 @@ impl Default for ClassState {
 #[derive(Debug, Default, Clone, Copy)]
 struct ArmStat {
     samples: u32,
+    /// Samples in a row off the estimate by more than `DRIFT`.
+    strikes: u8,
     cpu: f64,
     wire: f64,
     failed: bool,
@@ -285,8 +305,14 @@ impl AutoChooser {
         let class = &self.classes[class_ix];
         let call = class.calls.fetch_add(1, Ordering::Relaxed);
         let allowed = self.allowed(class_ix, codecs, compressions);
+        if class.follow.load(Ordering::Relaxed) != NONE {
+            let arm = class.follow.swap(NONE, Ordering::AcqRel);
+            if arm != NONE && allowed & (1 << arm) != 0 {
+                return self.pick(class_ix, usize::from(arm), true, call);
+            }
+        }
         let choice = class.choice.load(Ordering::Acquire);
-        let routine = !call.is_multiple_of(self.config.resample_every)
+        let routine = !self.resample_slot(call)
             && !call.is_multiple_of(self.explore_period(class))
             && choice != NONE
             && allowed & (1 << choice) != 0
@@ -296,6 +322,13 @@ impl AutoChooser {
             return self.pick(class_ix, usize::from(choice), false, call);
         }
         self.choose_slow(class_ix, allowed, call)
+    }
+
+    /// Whether `call` re-measures the chosen arm: one in `resample_every`, half-way between
+    /// exploration slots so that neither starves the other.
+    fn resample_slot(&self, call: u32) -> bool {
+        let every = self.config.resample_every;
+        call.wrapping_add(every / 2).is_multiple_of(every)
     }
 
     /// One call in this many explores: `explore_every`, or a quarter of it while estimates
@@ -337,7 +370,7 @@ impl AutoChooser {
             .filter(|a| stats.arms[*a].samples < self.config.samples_per_codec)
             .min_by_key(|a| stats.arms[*a].samples)
         {
-            return self.pick(class_ix, arm, true, call);
+            return self.warm_up(class_ix, arm, call);
         }
         if class.price_bits.load(Ordering::Relaxed) != self.price.bits() {
             self.rerank(class_ix, &mut stats, price, "the network price changed");
@@ -349,11 +382,20 @@ impl AutoChooser {
                 .filter(|a| *a != best && stats.arms[*a].due <= call)
                 .min_by_key(|a| (stale & (1 << a) == 0, stats.arms[*a].due));
             if let Some(arm) = due {
-                return self.pick(class_ix, arm, true, call);
+                return self.warm_up(class_ix, arm, call);
             }
         }
-        let measure = call.is_multiple_of(self.config.resample_every);
+        let measure = self.resample_slot(call);
         self.pick(class_ix, best, measure, call)
+    }
+
+    /// Sends this call in `arm` unmeasured, and has the next call measure it.
+    fn warm_up(&self, class_ix: usize, arm: usize, call: u32) -> Pick {
+        let follow = u8::try_from(arm).unwrap_or(NONE);
+        self.classes[class_ix]
+            .follow
+            .store(follow, Ordering::Release);
+        self.pick(class_ix, arm, false, call)
     }
 
     /// The cheapest allowed arm at `price`.
@@ -385,11 +427,28 @@ impl AutoChooser {
         let stale = class.stale.fetch_and(!(1 << arm), Ordering::Relaxed) & (1 << arm) != 0;
         let stat = &mut stats.arms[arm];
         let before = stat.cost(price);
-        let drifted = chosen
-            && stat.samples >= self.config.samples_per_codec
+        // A sample far off an established estimate is held back until the next one agrees:
+        // one slow sample (a page fault, an interrupt) must not move the choice.
+        let off = stat.samples >= self.config.samples_per_codec
             && before.is_finite()
             && (cpu + wire * price - before).abs() > DRIFT * before;
-        if stat.samples == 0 || stale || drifted || stat.failed != sample.failed {
+        stat.strikes = if off { stat.strikes.saturating_add(1) } else { 0 };
+        let confirmed = stat.strikes >= STRIKES;
+        // Bytes on the wire are exact, not noisy: a ratio that moves by a fifth means the
+        // data changed shape.
+        let reshaped = stat.samples >= self.config.samples_per_codec
+            && !sample.failed
+            && (wire - stat.wire).abs() > RESHAPE * stat.wire.max(f64::MIN_POSITIVE);
+        if off && !confirmed && !reshaped && !stale {
+            // Look again soon: at the next exploration slot, or the chosen arm's next sample.
+            stat.due = pick.call;
+            return;
+        }
+        let drifted = (chosen && confirmed) || reshaped;
+        if confirmed {
+            stat.strikes = 0;
+        }
+        if stat.samples == 0 || stale || confirmed || reshaped || stat.failed != sample.failed {
             (stat.cpu, stat.wire) = (cpu, wire);
         } else {
             stat.cpu += ALPHA * (cpu - stat.cpu);

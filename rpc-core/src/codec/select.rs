@@ -227,12 +227,12 @@ impl CodecSelector {
         dst: &mut BytesMut,
         start: usize,
     ) -> Result<Encoded, EncodeError> {
-        let t0 = Instant::now();
+        let t0 = CpuClock::now();
         encode_sized(pick.codec, msg, estimate, dst)?;
         let size = dst.len() - start;
         let compression = compress_tail(pick.compression, dst, start, self.min_compress_bytes);
-        let sent = t0.elapsed();
-        let t1 = Instant::now();
+        let sent = t0.elapsed_ns();
+        let t1 = CpuClock::now();
         let failed = match compression {
             Compression::Identity => {
                 let copy = Bytes::copy_from_slice(&dst[start..]);
@@ -243,11 +243,11 @@ impl CodecSelector {
                 Err(_) => true,
             },
         };
-        let received = t1.elapsed();
+        let received = t1.elapsed_ns();
         auto.record(
             pick,
             Sample {
-                cpu_ns: (sent + received).as_nanos() as f64,
+                cpu_ns: sent + received,
                 wire_bytes: dst.len() - start,
                 estimate,
                 failed,
@@ -296,6 +296,45 @@ pub(crate) fn compress_tail(
     dst.truncate(start);
     dst.extend_from_slice(&out);
     c
+}
+
+/// The CPU time this thread has run, where the platform tells (wall time elsewhere): a
+/// measurement in wall time would count the time the thread waited for a core, which on a
+/// busy machine inflates every CPU cost against the price of bytes.
+enum CpuClock {
+    #[cfg(unix)]
+    Thread(rustix::time::Timespec),
+    #[cfg_attr(unix, allow(dead_code))]
+    Wall(Instant),
+}
+
+impl CpuClock {
+    fn now() -> Self {
+        #[cfg(unix)]
+        {
+            CpuClock::Thread(rustix::time::clock_gettime(
+                rustix::time::ClockId::ThreadCPUTime,
+            ))
+        }
+        #[cfg(not(unix))]
+        {
+            CpuClock::Wall(Instant::now())
+        }
+    }
+
+    #[allow(clippy::cast_precision_loss)]
+    fn elapsed_ns(&self) -> f64 {
+        match self {
+            #[cfg(unix)]
+            CpuClock::Thread(start) => {
+                let now = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+                let ns =
+                    (now.tv_sec - start.tv_sec) as f64 * 1e9 + (now.tv_nsec - start.tv_nsec) as f64;
+                ns.max(0.0)
+            }
+            CpuClock::Wall(start) => start.elapsed().as_nanos() as f64,
+        }
+    }
 }
 
 fn prefer(codec: CodecKind, accepted: CodecSet) -> CodecKind {

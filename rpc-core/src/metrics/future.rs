@@ -118,6 +118,8 @@ impl Call {
                 method: l.method,
                 request_codec: l.request_codec,
                 response_codec: l.response_codec,
+                request_compression: l.request_compression,
+                response_compression: l.response_compression,
                 code: code_name(code),
             })
             .inc();
@@ -156,6 +158,9 @@ fn record(
             None => ("unknown", "unknown", 0),
         },
     };
+    let (request_compression, response_compression) = info.map_or(("identity", "identity"), |i| {
+        (i.request_compression.name(), i.response_compression.name())
+    });
     let response_codec = match ContentType::of(response.headers()) {
         ContentType::Grpc { codec, .. } => codec.name(),
         ContentType::UnknownCodec | ContentType::NotGrpc => "none",
@@ -167,6 +172,8 @@ fn record(
             method,
             request_codec,
             response_codec,
+            request_compression,
+            response_compression,
         },
         started,
         request_bytes,

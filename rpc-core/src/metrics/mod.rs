@@ -9,9 +9,9 @@
 //!
 //! | series | labels | what |
 //! |---|---|---|
-//! | `arpc_server_calls_total` | service, method, request_codec, response_codec, code | calls answered |
-//! | `arpc_server_call_duration_seconds` | service, method, request_codec, response_codec | time from request to response (histogram) |
-//! | `arpc_server_request_bytes_total` / `arpc_server_response_bytes_total` | service, method, request_codec, response_codec | framed message bytes |
+//! | `arpc_server_calls_total` | service, method, request_codec, response_codec, request_compression, response_compression, code | calls answered |
+//! | `arpc_server_call_duration_seconds` | service, method, request_codec, response_codec, request_compression, response_compression | time from request to response (histogram) |
+//! | `arpc_server_request_bytes_total` / `arpc_server_response_bytes_total` | service, method, request_codec, response_codec, request_compression, response_compression | framed message bytes, as sent (compressed or not) |
 //! | `arpc_server_calls_in_flight` | service, method | calls being served now |
 //! | `arpc_server_pool_busy_threads` / `arpc_server_pool_queued_calls` | — | the blocking pools of the servers reporting here |
 //! | `arpc_server_refused_calls_total` | — | calls answered `RESOURCE_EXHAUSTED` (a full pool, a message over the limit) |
@@ -63,6 +63,8 @@ struct CallLabels {
     method: &'static str,
     request_codec: &'static str,
     response_codec: &'static str,
+    request_compression: &'static str,
+    response_compression: &'static str,
     code: &'static str,
 }
 
@@ -73,6 +75,8 @@ struct CodecLabels {
     method: &'static str,
     request_codec: &'static str,
     response_codec: &'static str,
+    request_compression: &'static str,
+    response_compression: &'static str,
 }
 
 /// Labels of calls in flight.

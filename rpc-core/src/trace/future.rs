@@ -53,6 +53,8 @@ fn record(span: &Span, response: &Response<ResponseBody>) {
     }
     if let Some(info) = response.extensions().get::<CallInfo>() {
         span.record("request_bytes", info.request_bytes);
+        span.record("request_compression", info.request_compression.name());
+        span.record("response_compression", info.response_compression.name());
         span.record("response_bytes", info.response_bytes);
     }
 }

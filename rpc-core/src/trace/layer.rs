@@ -71,6 +71,8 @@ where
             parent_span_id = Empty,
             request_codec = Empty,
             response_codec = Empty,
+            request_compression = Empty,
+            response_compression = Empty,
             code = Empty,
             request_bytes = Empty,
             response_bytes = Empty,

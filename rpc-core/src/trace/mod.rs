@@ -4,10 +4,12 @@
 //! - **Server**: every server runs a [`TraceService`] outermost (around the user's layers).
 //!   It reads the caller's `traceparent`, opens the span `rpc.server` (fields `rpc.service`,
 //!   `rpc.method`, `peer`, `trace_id`, `span_id`, `parent_span_id`, and when the call ends
-//!   `request_codec`, `response_codec`, `code`, `request_bytes`, `response_bytes`) and gives
+//!   `request_codec`, `response_codec`, `request_compression`, `response_compression`,
+//!   `code`, `request_bytes`, `response_bytes`) and gives
 //!   the handler's [`Context`](crate::Context) the call's [`TraceContext`].
 //! - **Client**: every call opens `rpc.client` (`rpc.method`, the ids, `request_codec`,
-//!   `response_codec`, `code`) and sends `traceparent`. A call made inside a handler continues
+//!   `response_codec`, `request_compression`, `response_compression`, `code`) and sends
+//!   `traceparent`. A call made inside a handler continues
 //!   the handler's trace (its parent is the handler's server span), the same way it inherits
 //!   the handler's deadline.
 //!

@@ -29,6 +29,8 @@ pub const ACCEPT_ENCODING_HEADER: &str = "grpc-accept-encoding";
 thread_local! {
     static ZSTD: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
         const { std::cell::RefCell::new(None) };
+    static ZSTD_DECODER: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
 }
 
 /// How many bytes are read from a decoder at a time.
@@ -156,6 +158,22 @@ impl Compression {
                     && size > limit as u64
                 {
                     return Err(DecompressError::TooLarge { limit });
+                }
+                // A frame that declares its size (arpc's own do) decodes in one call with
+                // this thread's context, into a buffer of exactly that size.
+                if let Ok(Some(size)) = zstd::zstd_safe::get_frame_content_size(data)
+                    && let Ok(size) = usize::try_from(size)
+                    && let Some(out) = ZSTD_DECODER.with(|cell| {
+                        let mut slot = cell.borrow_mut();
+                        if slot.is_none() {
+                            *slot = zstd::bulk::Decompressor::new().ok();
+                        }
+                        let d = slot.as_mut()?;
+                        d.window_log_max(ZSTD_WINDOW_LOG_MAX).ok()?;
+                        d.decompress(data, size).ok()
+                    })
+                {
+                    return Ok(out);
                 }
                 let mut decoder = zstd::stream::read::Decoder::with_buffer(data)
                     .map_err(|e| DecompressError::Corrupt(e.to_string()))?;
