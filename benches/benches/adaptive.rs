@@ -550,7 +550,10 @@ fn priced(
     let recovery_calls = auto
         .choices_after
         .iter()
-        .position(|c| c.and_then(fixed_after).is_some_and(|cost| cost <= 1.05 * new_cost))
+        .position(|c| {
+            c.and_then(fixed_after)
+                .is_some_and(|cost| cost <= 1.05 * new_cost)
+        })
         .map(|i| (i + 1) * WINDOW);
     let window_recovery = auto
         .windows_after
@@ -588,9 +591,8 @@ fn markdown(results: &[Priced], machine: &str, plan: Plan) -> String {
     ));
     s.push_str("| price | Auto / oracle | Auto / JSON everywhere | BySize / oracle | after the shape change: Auto sends in a pair within 1.05× of the new oracle | calls/s Auto / JSON |\n");
     s.push_str("|---|---|---|---|---|---|\n");
-    let pair = |p: Option<(CodecKind, Compression)>| {
-        p.map_or("-".to_owned(), |(c, z)| format!("{c}+{z}"))
-    };
+    let pair =
+        |p: Option<(CodecKind, Compression)>| p.map_or("-".to_owned(), |(c, z)| format!("{c}+{z}"));
     for r in results {
         let recovery = r.recovery_calls.map_or("not within the run".to_owned(), |c| {
             format!(

@@ -265,6 +265,7 @@ fn encoded(b: &Blob) -> Vec<u8> {
     buf.to_vec()
 }
 
+#[cfg(feature = "metrics")]
 #[tokio::test]
 async fn metrics_label_calls_with_their_compression() {
     let metrics = arpc::metrics::Metrics::new();

@@ -7,36 +7,9 @@
 //! chooser never reads a clock, a test can drive it with injected costs and see exactly when
 //! it switches (`rpc-core/tests/selection.rs`).
 //!
-//! How it decides, per size class ([`SIZE_BUCKETS`](super::SIZE_BUCKETS)):
-//! - an **arm** is a (codec, compression) pair; compressions are identity, gzip and zstd, and
-//!   a class whose messages are all far below the method's `compress_min_bytes` has only the
-//!   identity arms;
-//! - **calibration**: the first calls of a class go to each arm the peer accepts in turn,
-//!   `samples_per_codec` measured calls each; every measurement of an arm other than the
-//!   chosen one is preceded by an unmeasured call in that arm, so that it is timed with warm
-//!   caches, as it would run if chosen (a cold sample overstates it two-fold);
-//! - then each call takes the arm of least estimated cost per byte of message,
-//!   `cpu_ns + wire_bytes × network_price`; the two parts are kept apart so that a new
-//!   network price re-ranks at once, without new samples;
-//! - **reshaping**: wire bytes are exact, so an arm whose bytes per message byte move by more
-//!   than a fifth means the data changed shape: the class drifted (as below);
-//! - **outliers**: a sample more than half off an arm's estimate is held back until the next
-//!   sample of that arm agrees (which is taken soon), so one slow sample moves nothing;
-//! - **tracking**: one call in `resample_every` measures the chosen arm; a sample that moves
-//!   its cost by more than half, twice in a row, marks the class as drifted: every other arm's estimate is
-//!   stale, due at once, replaced (not averaged) by its next sample, and exploration runs
-//!   four times as often until each has been looked at again;
-//! - **exploring**: one call in `explore_every` measures another arm, the one longest due; an
-//!   arm is due again after `explore_every × (its cost / the best cost)²` calls (at most 256 ×
-//!   `explore_every`), so arms close to the best are checked often, bad ones rarely, and the
-//!   cost of exploring stays near `(r − 1) / (explore_every × r²)` per arm of cost ratio `r`;
-//! - estimates are moving averages (weight 0.3 for each new sample), so old data fades.
-//!
-//! The hot path is one relaxed `fetch_add`, two loads and a comparison; only measured calls
-//! take the class's lock.
+//! How it decides is on [`AutoChooser`].
 
-use std::sync::Arc;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering};
 
 use super::{AutoConfig, CodecKind, CodecSet, SIZE_BUCKETS};
@@ -169,7 +142,36 @@ pub struct ArmCost {
     pub samples: u32,
 }
 
-/// The decision part of `Auto`; see the [module](self) documentation.
+/// The decision part of `Auto`: which (codec, compression) pair each message of a method
+/// travels in.
+///
+/// How it decides, per size class ([`SIZE_BUCKETS`](super::SIZE_BUCKETS)):
+/// - an **arm** is a (codec, compression) pair; compressions are identity, gzip and zstd, and
+///   a class whose messages are all far below the method's `compress_min_bytes` has only the
+///   identity arms;
+/// - **calibration**: the first calls of a class go to each arm the peer accepts in turn,
+///   `samples_per_codec` measured calls each; every measurement of an arm other than the
+///   chosen one is preceded by an unmeasured call in that arm, so that it is timed with warm
+///   caches, as it would run if chosen (a cold sample overstates it two-fold);
+/// - then each call takes the arm of least estimated cost per byte of message,
+///   `cpu_ns + wire_bytes × network_price`; the two parts are kept apart so that a new
+///   network price re-ranks at once, without new samples;
+/// - **reshaping**: wire bytes are exact, so an arm whose bytes per message byte move by more
+///   than a fifth means the data changed shape: the class drifted (as below);
+/// - **outliers**: a sample more than half off an arm's estimate is held back until the next
+///   sample of that arm agrees (which is taken soon), so one slow sample moves nothing;
+/// - **tracking**: one call in `resample_every` measures the chosen arm; a sample that moves
+///   its cost by more than half, twice in a row, marks the class as drifted: every other
+///   arm's estimate is stale, due at once, replaced (not averaged) by its next sample, and exploration runs
+///   four times as often until each has been looked at again;
+/// - **exploring**: one call in `explore_every` measures another arm, the one longest due; an
+///   arm is due again after `explore_every × (its cost / the best cost)²` calls (at most 256 ×
+///   `explore_every`), so arms close to the best are checked often, bad ones rarely, and the
+///   cost of exploring stays near `(r − 1) / (explore_every × r²)` per arm of cost ratio `r`;
+/// - estimates are moving averages (weight 0.3 for each new sample), so old data fades.
+///
+/// The hot path is one relaxed `fetch_add`, a few loads and comparisons; only measured calls
+/// take the class's lock.
 #[derive(Debug)]
 pub struct AutoChooser {
     config: AutoConfig,
@@ -432,7 +434,11 @@ impl AutoChooser {
         let off = stat.samples >= self.config.samples_per_codec
             && before.is_finite()
             && (cpu + wire * price - before).abs() > DRIFT * before;
-        stat.strikes = if off { stat.strikes.saturating_add(1) } else { 0 };
+        stat.strikes = if off {
+            stat.strikes.saturating_add(1)
+        } else {
+            0
+        };
         let confirmed = stat.strikes >= STRIKES;
         // Bytes on the wire are exact, not noisy: a ratio that moves by a fifth means the
         // data changed shape.
