@@ -9,8 +9,8 @@
 //!
 //! How it decides is on [`AutoChooser`].
 
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use super::{AutoConfig, CodecKind, CodecSet, SIZE_BUCKETS};
 use crate::wire::compress::{Compression, CompressionSet};
