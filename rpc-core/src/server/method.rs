@@ -314,7 +314,6 @@ where
             return Err(error_response(&status, request_codec, plain));
         }
     };
-    received.compression = encoding.unwrap_or(Compression::Identity);
     let accepted = parts
         .headers
         .get(wire::ACCEPT_HEADER)
@@ -349,6 +348,11 @@ where
     let frame = match wire::read_message(body, limits.request, "request").await {
         Ok((Some(frame), _)) => {
             received.bytes = frame.bytes.len() + wire::FRAME_HEADER_BYTES;
+            // What the message travelled as: the flag says whether the header's encoding
+            // applies to it (a peer may send a message uncompressed under `grpc-encoding`).
+            if frame.compressed {
+                received.compression = encoding.unwrap_or(Compression::Identity);
+            }
             frame
         }
         Ok((None, _)) => {
