@@ -272,7 +272,8 @@ pub struct CallOptions {
     /// The codecs this call accepts for the response (default: all four).
     pub accept: Option<CodecSet>,
     /// Compress the request with this, whatever the method's policy says (sent
-    /// uncompressed if it does not come out smaller).
+    /// uncompressed if it does not come out smaller, or once the server has said, in its
+    /// `grpc-accept-encoding`, that it does not read it).
     pub compression: Option<Compression>,
     /// Metadata sent as request headers.
     pub metadata: MetadataMap,
@@ -365,8 +366,9 @@ pub struct ClientMethod {
     uri: http::Uri,
     selector: CodecSelector,
     idempotent: bool,
-    /// What the server said it reads, in its last `grpc-accept-encoding` (every compression
-    /// arpc has until it says otherwise), as `CompressionSet` bits.
+    /// What the server said it reads, in its last `grpc-accept-encoding`, as
+    /// `CompressionSet` bits; until it says, what every gRPC implementation reads
+    /// ([`CompressionSet::GRPC`]: no zstd).
     server_reads: AtomicU8,
 }
 
@@ -384,7 +386,7 @@ impl ClientMethod {
                 path,
             ),
             idempotent: false,
-            server_reads: AtomicU8::new(CompressionSet::ALL.bits()),
+            server_reads: AtomicU8::new(CompressionSet::GRPC.bits()),
         }
     }
 
@@ -644,6 +646,10 @@ pub async fn unary<T: Transport, Req: Message, Resp: Message>(
     result
 }
 
+/// The start of grpc-core's `grpc-message` when a request's `grpc-encoding` names a
+/// compression it lacks (it answers INTERNAL, listing nothing).
+const GRPC_CORE_BAD_ENCODING: &str = "Error parsing 'grpc-encoding' metadata";
+
 async fn call<T: Transport, Req: Message, Resp: Message>(
     mut transport: T,
     method: &ClientMethod,
@@ -663,8 +669,13 @@ async fn call<T: Transport, Req: Message, Resp: Message>(
             Some(codec) => CodecSet::only(codec),
             None => CodecSet::ALL,
         };
-        let server_reads = method.server_reads();
-        let force = force.filter(|c| attempt == 0 || server_reads.contains(*c));
+        // A second attempt goes uncompressed.
+        let server_reads = match attempt {
+            0 => method.server_reads(),
+            _ => CompressionSet::IDENTITY,
+        };
+        // Forced, unless the server is not known to read it.
+        let force = force.filter(|c| server_reads.contains(*c));
         let (sent, body) = wire::encode_message(
             request,
             &method.selector,
@@ -718,28 +729,73 @@ async fn call<T: Transport, Req: Message, Resp: Message>(
         if parts.status != http::StatusCode::OK {
             return Err(http_status(parts.status));
         }
+        let mut listed_reads = None;
         if let Some(listed) = parts.headers.get(ACCEPT_ENCODING_HEADER)
             && let Ok(listed) = listed.to_str()
         {
             let reads = Compression::parse_accept(listed);
             method.server_reads.store(reads.bits(), Ordering::Relaxed);
+            listed_reads = Some(reads);
         }
-        if let Some(status) = wire::status::read(&parts.headers)
-            && status.code() != Code::Ok
-        {
-            let refused = status.code() == Code::Unimplemented
-                && sent.compression != Compression::Identity
-                && !method.server_reads().contains(sent.compression);
-            if refused && attempt == 0 {
+        let answer = match wire::status::read(&parts.headers) {
+            // Trailers-only: an error before any message.
+            Some(status) if status.code() != Code::Ok => Err(Failed {
+                status,
+                before_any_message: true,
+            }),
+            _ => read_response(parts, body, sent).await,
+        };
+        let failed = match answer {
+            Ok(response) => return Ok(response),
+            Err(failed) => failed,
+        };
+        if refused_compression(&failed, listed_reads, sent.compression) {
+            let reads = method.server_reads().without(sent.compression);
+            method.server_reads.store(reads.bits(), Ordering::Relaxed);
+            if attempt == 0 {
                 continue;
             }
-            return Err(status);
         }
-        return read_response(parts, body, sent).await;
+        return Err(failed.status);
     }
     Err(Status::internal(
         "the server refused the request's compression twice",
     ))
+}
+
+/// Whether `failed` is a server's refusal of the request's compression `sent`, `listed`
+/// being the `grpc-accept-encoding` of its answer: an error before any message whose list
+/// lacks `sent` (the spec's UNIMPLEMENTED; a server lists every encoding it has read, so it
+/// did not read this message), or grpc-core's answer (grpcio, gRPC C++), which lists
+/// nothing: INTERNAL, failing the call while it parses the header, before any handler runs.
+/// Either way the handler did not run on the message, and sending it again uncompressed is
+/// safe.
+fn refused_compression(failed: &Failed, listed: Option<CompressionSet>, sent: Compression) -> bool {
+    failed.before_any_message
+        && sent != Compression::Identity
+        && match listed {
+            Some(reads) => !reads.contains(sent),
+            None => {
+                failed.status.code() == Code::Internal
+                    && failed.status.message().starts_with(GRPC_CORE_BAD_ENCODING)
+            }
+        }
+}
+
+/// A call that failed: its status, and whether it came before any response message (an
+/// answer to the request's headers, perhaps a refusal of its compression).
+struct Failed {
+    status: Status,
+    before_any_message: bool,
+}
+
+impl From<Status> for Failed {
+    fn from(status: Status) -> Self {
+        Self {
+            status,
+            before_any_message: false,
+        }
+    }
 }
 
 /// Reads and decodes the response of a call whose headers said OK so far.
@@ -747,7 +803,7 @@ async fn read_response<B, Resp: Message>(
     parts: http::response::Parts,
     body: B,
     sent: Encoded,
-) -> Result<Response<Resp>, Status>
+) -> Result<Response<Resp>, Failed>
 where
     B: http_body::Body<Data = Bytes, Error: std::fmt::Display>,
 {
@@ -755,7 +811,8 @@ where
         return Err(Status::internal(format!(
             "the server answered with content-type `{}`, which arpc cannot read",
             wire::content_type_str(&parts.headers)
-        )));
+        ))
+        .into());
     };
     let encoding = wire::encoding_of(&parts.headers).map_err(|name| {
         Status::internal(format!(
@@ -771,7 +828,10 @@ where
     let status = wire::status::read(&trailers)
         .ok_or_else(|| Status::internal("the response ended without a grpc-status"))?;
     if status.code() != Code::Ok {
-        return Err(status);
+        return Err(Failed {
+            status,
+            before_any_message: frame.is_none(),
+        });
     }
     let frame = frame.ok_or_else(|| Status::internal("the response carried no message"))?;
     let compression = if frame.compressed {
@@ -994,5 +1054,57 @@ fn http_status(code: http::StatusCode) -> Status {
             Status::unavailable(message)
         }
         _ => Status::unknown(message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn before_any_message(status: Status) -> Failed {
+        Failed {
+            status,
+            before_any_message: true,
+        }
+    }
+
+    #[test]
+    fn a_refused_compression_is_told_from_other_errors() {
+        let gzip_only = Compression::parse_accept("identity,gzip");
+        // The spec's refusal: UNIMPLEMENTED, listing what the server reads.
+        let unimplemented = before_any_message(Status::unimplemented("zstd is not supported"));
+        assert!(refused_compression(
+            &unimplemented,
+            Some(gzip_only),
+            Compression::Zstd
+        ));
+        // ... but not when the list names what was sent: the method is what is missing.
+        assert!(!refused_compression(
+            &unimplemented,
+            Some(gzip_only),
+            Compression::Gzip
+        ));
+        // grpc-core's answer, as grpcio 1.85 gives it: INTERNAL, listing nothing.
+        let grpc_core =
+            before_any_message(Status::internal("Error parsing 'grpc-encoding' metadata"));
+        assert!(refused_compression(&grpc_core, None, Compression::Zstd));
+        // A handler's INTERNAL is no refusal, nor is anything after a message, nor an error
+        // of an uncompressed request.
+        let handler = before_any_message(Status::internal("the database is gone"));
+        assert!(!refused_compression(&handler, None, Compression::Zstd));
+        let after_a_message = Failed {
+            status: Status::internal("Error parsing 'grpc-encoding' metadata"),
+            before_any_message: false,
+        };
+        assert!(!refused_compression(
+            &after_a_message,
+            None,
+            Compression::Zstd
+        ));
+        assert!(!refused_compression(
+            &unimplemented,
+            Some(gzip_only),
+            Compression::Identity
+        ));
     }
 }

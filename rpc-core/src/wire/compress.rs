@@ -201,6 +201,12 @@ impl CompressionSet {
     pub const IDENTITY: CompressionSet = CompressionSet(1);
     /// Every compression arpc has.
     pub const ALL: CompressionSet = CompressionSet(0b1111);
+    /// identity, gzip and deflate: what gRPC's own implementations read (grpc-core, so
+    /// grpcio and gRPC C++; grpc-java; grpc-js). A client assumes it of a server until the
+    /// server lists what it reads: a `grpc-encoding` that grpc-core lacks (zstd) fails the
+    /// call, and it then fails every compressed request on that connection (seen with
+    /// grpcio 1.85; `examples/hello/tests/interop.rs`).
+    pub const GRPC: CompressionSet = CompressionSet(0b0111);
 
     /// This set with `c` added.
     #[must_use]
