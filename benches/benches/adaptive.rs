@@ -62,7 +62,27 @@ trait Mixed {
     async fn shifting(&self, shifting: Shifting) -> Result<Ack, Status>;
 }
 
+/// Opaque bytes: a message whose codec work is a copy, to measure the transport.
+#[arpc::message]
+#[derive(Debug, Clone, PartialEq)]
+pub struct Opaque {
+    /// The bytes.
+    pub data: Vec<u8>,
+}
+
+/// A sink for opaque bytes (protobuf, the default policy).
+#[arpc::service(package = "adaptive.v1")]
+trait Sink {
+    async fn put(&self, opaque: Opaque) -> Result<Ack, Status>;
+}
+
 struct Server;
+
+impl Sink for Server {
+    async fn put(&self, opaque: Opaque) -> Result<Ack, Status> {
+        Ok(count(opaque.data.len()))
+    }
+}
 
 fn count(n: usize) -> Ack {
     Ack {
@@ -345,6 +365,46 @@ async fn block<Req: arpc::Message>(t: &Counting, m: &ClientMethod, req: &Req, n:
     }
 }
 
+/// The process CPU (client and server) per request byte that arpc's transport spends over
+/// loopback: protobuf `bytes` (whose codec work is a copy) sent at 1 KiB and at 64 KiB, the
+/// slope between the two; the median of five rounds. What `AutoConfig::transport_ns_per_byte`
+/// stands for.
+async fn transport_ns_per_byte(addr: std::net::SocketAddr, calls: usize) -> f64 {
+    let client = SinkClient::connect(format!("http://{addr}"))
+        .await
+        .expect("connect");
+    let per_call = |size: usize| {
+        let client = client.clone();
+        async move {
+            let opaque = Opaque {
+                data: (0..size).map(|i| i.to_le_bytes()[0] ^ 0x5a).collect(),
+            };
+            let share = calls.div_ceil(CALLERS);
+            let cpu0 = cpu_ns();
+            let callers = (0..CALLERS).map(|_| async {
+                for _ in 0..share {
+                    client.put(opaque.clone()).await.expect("put");
+                }
+            });
+            futures_util::future::join_all(callers).await;
+            #[allow(clippy::cast_precision_loss)]
+            let per = cpu_ns().saturating_sub(cpu0) as f64 / (share * CALLERS) as f64;
+            per
+        }
+    };
+    let (small, large) = (1024, 64 * 1024);
+    per_call(large).await; // warm-up
+    let mut slopes = Vec::new();
+    for _ in 0..5 {
+        let a = per_call(small).await;
+        let b = per_call(large).await;
+        #[allow(clippy::cast_precision_loss)]
+        slopes.push((b - a) / (large - small) as f64);
+    }
+    slopes.sort_by(f64::total_cmp);
+    slopes[slopes.len() / 2]
+}
+
 /// One configuration: its client methods (kept across rounds, so `Auto` keeps learning) and
 /// its transport.
 struct Subject {
@@ -580,13 +640,15 @@ fn priced(
     }
 }
 
-fn markdown(results: &[Priced], machine: &str, plan: Plan) -> String {
+fn markdown(results: &[Priced], machine: &str, plan: Plan, transport: f64) -> String {
     let mut s = String::new();
     s.push_str(&format!(
         "Measured on {machine}. {CALLERS} callers in flight; per method {} warm-up calls, then {} \
          measured in {} rounds over all configurations ({} for numbers 256 KiB; the median round \
          counts); `shifting` then sends {} calls of numbers and {} of text. Cost = CPU time of \
-         the process (client and server) + request wire bytes × price.\n\n",
+         the process (client and server) + request wire bytes × price. arpc's transport spent \
+         {transport:.2} ns of CPU per request byte in this run (protobuf bytes, 1 KiB against \
+         64 KiB; `AutoConfig::transport_ns_per_byte` defaults to 1.2).\n\n",
         plan.warmup, plan.calls, plan.rounds, plan.large_calls, plan.calls, plan.calls
     ));
     s.push_str("| price | Auto / oracle | Auto / JSON everywhere | BySize / oracle | after the shape change: Auto sends in a pair within 1.05× of the new oracle | calls/s Auto / JSON |\n");
@@ -664,14 +726,17 @@ fn main() {
         .build()
         .expect("runtime");
     let payloads = Payloads::new();
-    let (fixed, by_size, autos) = runtime.block_on(async {
+    let (fixed, by_size, autos, transport) = runtime.block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(
             arpc::Server::builder()
                 .add_service(MixedServer::new(Server))
+                .add_service(SinkServer::new(Server))
                 .serve_with_incoming(listener, std::future::pending()),
         );
+        let transport = transport_ns_per_byte(addr, plan.calls / 2).await;
+        println!("transport: {transport:.2} ns of CPU per request byte");
         let mut configs = fixed_pairs();
         configs.push(Config::BySize);
         configs.extend(PRICES.iter().map(|(_, price)| Config::Auto(*price)));
@@ -732,7 +797,7 @@ fn main() {
                 Config::Auto(_) => autos.push(r),
             }
         }
-        (fixed, by_size, autos)
+        (fixed, by_size, autos, transport)
     });
     let results: Vec<Priced> = PRICES
         .iter()
@@ -760,6 +825,7 @@ fn main() {
         "warmup": plan.warmup,
         "calls": plan.calls,
         "large_calls": plan.large_calls,
+        "transport_ns_per_byte": transport,
         "prices": results.iter().map(|r| json!({
             "label": r.label,
             "ns_per_byte": r.price,
@@ -792,7 +858,9 @@ fn main() {
             std::process::exit(1);
         }
     }
-    if let Err(e) = report::splice_readme("adaptive", &markdown(&results, &machine, plan)) {
+    if let Err(e) =
+        report::splice_readme("adaptive", &markdown(&results, &machine, plan, transport))
+    {
         eprintln!("could not update benches/README.md: {e}");
         std::process::exit(1);
     }

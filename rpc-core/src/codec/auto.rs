@@ -136,7 +136,8 @@ pub struct ArmCost {
     pub cpu_ns_per_byte: f64,
     /// Wire bytes per byte of message.
     pub wire_per_byte: f64,
-    /// `cpu_ns_per_byte + wire_per_byte × price` at the current price.
+    /// `cpu_ns_per_byte + wire_per_byte × (price + transport)` at the current network price
+    /// (and [`AutoConfig::transport_ns_per_byte`]).
     pub cost_per_byte: f64,
     /// Samples behind the estimate.
     pub samples: u32,
@@ -154,8 +155,10 @@ pub struct ArmCost {
 ///   chosen one is preceded by an unmeasured call in that arm, so that it is timed with warm
 ///   caches, as it would run if chosen (a cold sample overstates it two-fold);
 /// - then each call takes the arm of least estimated cost per byte of message,
-///   `cpu_ns + wire_bytes × network_price`; the two parts are kept apart so that a new
-///   network price re-ranks at once, without new samples;
+///   `cpu_ns + wire_bytes × (network_price + transport_ns_per_byte)` (the transport's part:
+///   what moving a byte costs both ends in CPU, which the measured call does not see); the
+///   two parts are kept apart so that a new network price re-ranks at once, without new
+///   samples;
 /// - **reshaping**: wire bytes are exact, so an arm whose bytes per message byte move by more
 ///   than a fifth means the data changed shape: the class drifted (as below);
 /// - **outliers**: a sample more than half off an arm's estimate is held back until the next
@@ -265,6 +268,12 @@ impl AutoChooser {
         &self.price
     }
 
+    /// What a byte on the wire weighs against CPU time now (ns): the network's price plus
+    /// the CPU the two ends' transports spend moving it.
+    fn byte_weight(&self) -> f64 {
+        self.price.get() + self.config.transport_ns_per_byte.max(0.0)
+    }
+
     /// Follows `price` from now on (a channel's).
     pub fn set_price_source(&mut self, price: NetworkPrice) {
         self.price = price;
@@ -364,7 +373,7 @@ impl AutoChooser {
                 call,
             );
         };
-        let price = self.price.get();
+        let price = self.byte_weight();
         let arms = (0..ARMS).filter(|a| allowed & (1 << a) != 0);
         // Calibration first: the allowed arm with the fewest samples, until each has enough.
         if let Some(arm) = arms
@@ -422,7 +431,7 @@ impl AutoChooser {
             return;
         };
         let arm = arm_of(pick.codec, pick.compression);
-        let price = self.price.get();
+        let price = self.byte_weight();
         let per = sample.estimate.max(1) as f64;
         let (cpu, wire) = (sample.cpu_ns / per, sample.wire_bytes as f64 / per);
         let chosen = usize::from(class.choice.load(Ordering::Relaxed)) == arm;
@@ -543,7 +552,8 @@ impl AutoChooser {
                 from = %from,
                 to = %format_args!("{codec}+{compression}"),
                 why,
-                network_ns_per_byte = price,
+                network_ns_per_byte = self.price.get(),
+                transport_ns_per_byte = self.config.transport_ns_per_byte,
                 costs_ns_per_byte = %costs.join(" "),
                 "Auto switched"
             );
@@ -571,7 +581,7 @@ impl AutoChooser {
         let Ok(stats) = self.classes[class_of(size_estimate)].stats.lock() else {
             return Vec::new();
         };
-        let price = self.price.get();
+        let price = self.byte_weight();
         let mut out: Vec<ArmCost> = (0..ARMS)
             .filter(|a| stats.arms[*a].samples > 0)
             .map(|a| {

@@ -59,6 +59,11 @@ pub struct AutoConfig {
     /// ([`NetworkPrice::SAME_ZONE`](super::NetworkPrice::SAME_ZONE)): a 10 Gbit/s link moves a
     /// byte in 0.8 ns, so bytes and CPU weigh about equally on a data-centre network.
     pub network_ns_per_byte: f64,
+    /// The CPU time both ends' transports spend per byte on the wire (HTTP/2 framing, copies,
+    /// the kernel's TCP), in ns: a byte costs it on any network, loopback included, on top
+    /// of the network's price. Default 1.2, as `benches/benches/adaptive.rs` measures it
+    /// for arpc over loopback (process CPU per call against request size, protobuf bytes).
+    pub transport_ns_per_byte: f64,
     /// Calibration samples per (codec, compression) pair and size class. Default 2.
     pub samples_per_codec: u32,
     /// One call in this many measures another pair than the chosen one (exploration), after
@@ -77,6 +82,7 @@ impl Default for AutoConfig {
     fn default() -> Self {
         Self {
             network_ns_per_byte: super::NetworkPrice::SAME_ZONE,
+            transport_ns_per_byte: 1.2,
             samples_per_codec: 2,
             explore_every: 128,
             resample_every: 64,
@@ -90,6 +96,13 @@ impl AutoConfig {
     #[must_use]
     pub fn network_ns_per_byte(mut self, ns: f64) -> Self {
         self.network_ns_per_byte = ns;
+        self
+    }
+
+    /// Sets [`transport_ns_per_byte`](Self::transport_ns_per_byte).
+    #[must_use]
+    pub fn transport_ns_per_byte(mut self, ns: f64) -> Self {
+        self.transport_ns_per_byte = ns;
         self
     }
 
