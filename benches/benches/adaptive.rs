@@ -648,7 +648,7 @@ fn markdown(results: &[Priced], machine: &str, plan: Plan, transport: f64) -> St
          counts); `shifting` then sends {} calls of numbers and {} of text. Cost = CPU time of \
          the process (client and server) + request wire bytes × price. arpc's transport spent \
          {transport:.2} ns of CPU per request byte in this run (protobuf bytes, 1 KiB against \
-         64 KiB; `AutoConfig::transport_ns_per_byte` defaults to 1.2).\n\n",
+         64 KiB; `AutoConfig::transport_ns_per_byte` defaults to 1.5).\n\n",
         plan.warmup, plan.calls, plan.rounds, plan.large_calls, plan.calls, plan.calls
     ));
     s.push_str("| price | Auto / oracle | Auto / JSON everywhere | BySize / oracle | after the shape change: Auto sends in a pair within 1.05× of the new oracle | calls/s Auto / JSON |\n");

@@ -47,7 +47,7 @@ impl CodecPolicy {
 /// Auto chooses a (codec, compression) pair per size class ([`SIZE_BUCKETS`](super::SIZE_BUCKETS))
 /// of each method, online: it calibrates every pair the peer accepts, then sends each message in
 /// the pair of least measured `encode + compress + decompress + decode` CPU time plus
-/// `wire bytes × network price`, per byte of message, and keeps measuring a bounded share of
+/// `wire bytes × (network price + transport CPU per byte)`, per byte of message, and keeps measuring a bounded share of
 /// calls so that it follows when the data or the price changes. The decisions are
 /// [`AutoChooser`](super::AutoChooser)'s (its documentation says how); each message is still
 /// encoded once.
@@ -61,8 +61,9 @@ pub struct AutoConfig {
     pub network_ns_per_byte: f64,
     /// The CPU time both ends' transports spend per byte on the wire (HTTP/2 framing, copies,
     /// the kernel's TCP), in ns: a byte costs it on any network, loopback included, on top
-    /// of the network's price. Default 1.2, as `benches/benches/adaptive.rs` measures it
-    /// for arpc over loopback (process CPU per call against request size, protobuf bytes).
+    /// of the network's price. Default 1.5: about what `benches/benches/adaptive.rs` measures
+    /// for arpc over loopback (process CPU per call against request size, protobuf bytes;
+    /// 1.2–1.6 on 2 cores).
     pub transport_ns_per_byte: f64,
     /// Calibration samples per (codec, compression) pair and size class. Default 2.
     pub samples_per_codec: u32,
@@ -82,7 +83,7 @@ impl Default for AutoConfig {
     fn default() -> Self {
         Self {
             network_ns_per_byte: super::NetworkPrice::SAME_ZONE,
-            transport_ns_per_byte: 1.2,
+            transport_ns_per_byte: 1.5,
             samples_per_codec: 2,
             explore_every: 128,
             resample_every: 64,
