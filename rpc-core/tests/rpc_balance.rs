@@ -2,7 +2,8 @@
 //! idempotent read that hits the dead one is retried on the live one and succeeds; a write
 //! (not idempotent) is never sent twice, so one that hits the dead address fails with
 //! UNAVAILABLE. Each attempt uses a fresh channel, so nothing is ejected yet and both
-//! addresses are equally likely; 24 attempts make a false pass a 2^-24 event.
+//! addresses are equally likely; 24 attempts make a false pass a 2^-24 event. The same
+//! holds for an instance that breaks the connection after its response's headers.
 
 mod rpc_support;
 
@@ -22,6 +23,21 @@ fn dead_addr() -> std::net::SocketAddr {
         .unwrap()
 }
 
+/// 24 writes, each from a fresh client: how many succeeded, and how many failed with
+/// UNAVAILABLE (any other failure fails the test).
+async fn writes(registry: &Static) -> (usize, usize) {
+    let (mut ok, mut unavailable) = (0, 0);
+    for _ in 0..24 {
+        let client = ProbeClient::discover(registry);
+        match client.write(ping("write")).await {
+            Ok(_) => ok += 1,
+            Err(status) if status.code() == Code::Unavailable => unavailable += 1,
+            Err(status) => panic!("a write failed with {status}"),
+        }
+    }
+    (ok, unavailable)
+}
+
 #[tokio::test]
 async fn reads_fail_over_and_writes_are_not_retried() {
     let probe = Arc::new(ProbeImpl::default());
@@ -34,15 +50,7 @@ async fn reads_fail_over_and_writes_are_not_retried() {
         assert!(reply.is_ok(), "a read failed: {reply:?}");
     }
 
-    let (mut ok, mut unavailable) = (0, 0);
-    for _ in 0..24 {
-        let client = ProbeClient::discover(&registry);
-        match client.write(ping("write")).await {
-            Ok(_) => ok += 1,
-            Err(status) if status.code() == Code::Unavailable => unavailable += 1,
-            Err(status) => panic!("unexpected {status}"),
-        }
-    }
+    let (ok, unavailable) = writes(&registry).await;
     assert!(unavailable > 0, "no write ever hit the dead address");
     assert!(ok > 0, "no write ever reached the server");
     // Every successful write ran exactly once on the server.
@@ -218,4 +226,64 @@ async fn a_failing_cluster_gets_retries_within_the_budget_only() {
         );
     }
     drop(stops);
+}
+
+/// A server that answers each connection's first call with the response's headers only,
+/// then closes the connection: an instance killed between its headers and its message.
+/// Counts the calls it cut.
+async fn cut_after_headers(cut: Arc<std::sync::atomic::AtomicUsize>) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let cut = Arc::clone(&cut);
+            tokio::spawn(async move {
+                let Ok(mut connection) = h2::server::handshake(socket).await else {
+                    return;
+                };
+                if let Some(Ok((_, mut respond))) = connection.accept().await {
+                    let headers = http::Response::builder()
+                        .header("content-type", "application/grpc")
+                        .body(())
+                        .unwrap();
+                    if respond.send_response(headers, false).is_ok() {
+                        cut.fetch_add(1, Ordering::Relaxed);
+                    }
+                    // Drive the connection long enough to write the headers, then drop it.
+                    let flush = std::future::poll_fn(|cx| connection.poll_closed(cx));
+                    let _ = tokio::time::timeout(std::time::Duration::from_millis(50), flush).await;
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_read_cut_off_after_its_headers_is_retried_and_a_cut_write_is_unavailable() {
+    // One instance answers headers and then breaks the connection, the other is live. A
+    // read (idempotent) is read to its end by the channel before the call sees it, so a
+    // cut one goes to the live instance; a write is never sent twice and fails with
+    // UNAVAILABLE (a broken connection), not INTERNAL. Fresh clients each time, so both
+    // instances are equally likely to be picked first; 24 reads make a false pass 2^-24.
+    let cut = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let probe = Arc::new(ProbeImpl::default());
+    let server = start_with(Arc::clone(&probe), arpc::server::PoolConfig::default()).await;
+    let registry = Static::new([cut_after_headers(Arc::clone(&cut)).await, server.addr]);
+
+    let mut retries = 0;
+    for _ in 0..24 {
+        let client = ProbeClient::discover(&registry);
+        let reply = client.echo(ping("read")).await;
+        assert!(reply.is_ok(), "a read failed: {reply:?}");
+        retries += client.channel().stats().retries;
+    }
+    let cut_reads = cut.load(Ordering::Relaxed) as u64;
+    assert!(cut_reads > 0, "no read was cut");
+    assert_eq!(retries, cut_reads, "every cut read went once more");
+
+    let (ok, unavailable) = writes(&registry).await;
+    assert!(unavailable > 0, "no write was cut");
+    assert!(ok > 0, "no write reached the live server");
+    assert_eq!(probe.writes.load(Ordering::SeqCst), ok);
 }

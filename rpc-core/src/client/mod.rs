@@ -38,6 +38,7 @@ pub use self::balance::ChannelStats;
 mod budget;
 mod config;
 mod connection;
+mod read_ahead;
 
 pub use self::config::ChannelConfig;
 use self::connection::{Connection, RecvBody};
@@ -456,7 +457,7 @@ pub use crate::BoxError;
 /// [`Bytes`]; a layer need not name this trait.
 pub trait Transport: Clone {
     /// The response body.
-    type ResponseBody: http_body::Body<Data = Bytes, Error: std::fmt::Display>;
+    type ResponseBody: http_body::Body<Data = Bytes, Error: Into<BoxError>>;
     /// The error of a call that got no response.
     type Error: Into<BoxError>;
     /// The response future.
@@ -476,7 +477,7 @@ impl<S, B> Transport for S
 where
     S: tower::Service<CallRequest, Response = http::Response<B>> + Clone,
     S::Error: Into<BoxError>,
-    B: http_body::Body<Data = Bytes, Error: std::fmt::Display>,
+    B: http_body::Body<Data = Bytes, Error: Into<BoxError>>,
 {
     type ResponseBody = B;
     type Error = S::Error;
@@ -509,7 +510,9 @@ struct ResponseLimit(usize);
 
 /// A channel is the bottom of a client's tower stack: it sends a [`CallRequest`] on its
 /// connection (or, balanced, to an instance it picks, retrying idempotent calls elsewhere
-/// within the retry budget) and answers with the response headers; the body streams.
+/// within the retry budget) and answers with the response headers; the body streams (but an
+/// idempotent call's is read to its end first, balanced, so that a connection broken after
+/// the headers still lets the call go elsewhere).
 impl tower::Service<CallRequest> for Channel {
     type Response = http::Response<ResponseBody>;
     type Error = Status;
@@ -554,9 +557,12 @@ impl Channel {
                 None,
             ),
             Target::Balanced(balancer) => {
+                let bound = self
+                    .max_response_bytes
+                    .saturating_add(wire::FRAME_HEADER_BYTES);
                 let (response, in_flight) =
-                    send_balanced(balancer, meta, path, parts.headers, body).await?;
-                (response.map(BodyInner::H2), Some(in_flight))
+                    send_balanced(balancer, meta, path, parts.headers, body, bound).await?;
+                (response, Some(in_flight))
             }
         };
         let mut response = response.map(|inner| ResponseBody {
@@ -805,7 +811,7 @@ async fn read_response<B, Resp: Message>(
     sent: Encoded,
 ) -> Result<Response<Resp>, Failed>
 where
-    B: http_body::Body<Data = Bytes, Error: std::fmt::Display>,
+    B: http_body::Body<Data = Bytes, Error: Into<BoxError>>,
 {
     let ContentType::Grpc { codec, .. } = ContentType::of(&parts.headers) else {
         return Err(Status::internal(format!(
@@ -823,7 +829,29 @@ where
         .extensions
         .get::<ResponseLimit>()
         .map_or(DEFAULT_MAX_MESSAGE_BYTES, |l| l.0);
-    let (frame, trailers) = wire::read_message(body, limit, "response").await?;
+    // A body that fails (the connection broke, say) fails the call with the body's own
+    // status: `UNAVAILABLE` for a broken connection, as gRPC says, not `INTERNAL`.
+    let cut = std::sync::Mutex::new(None);
+    let body = http_body_util::BodyExt::map_err(body, |e| {
+        let status = into_status(e);
+        let mut cut = cut
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *cut = Some(Status::new(
+            status.code(),
+            format!("reading the response: {}", status.message()),
+        ));
+        status
+    });
+    let (frame, trailers) = match wire::read_message(body, limit, "response").await {
+        Ok(read) => read,
+        Err(status) => {
+            let cut = cut
+                .into_inner()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            return Err(cut.unwrap_or(status).into());
+        }
+    };
     let trailers = trailers.unwrap_or_default();
     let status = wire::status::read(&trailers)
         .ok_or_else(|| Status::internal("the response ended without a grpc-status"))?;
@@ -878,6 +906,7 @@ pub struct ResponseBody {
 #[derive(Debug)]
 enum BodyInner {
     H2(RecvBody),
+    ReadAhead(read_ahead::ReadAhead),
     Tonic(tonic::body::Body),
 }
 
@@ -894,6 +923,9 @@ impl http_body::Body for ResponseBody {
             BodyInner::H2(body) => std::pin::Pin::new(body)
                 .poll_frame(cx)
                 .map(|f| f.map(|r| r.map_err(|e| connection::stream_error("the response", &e)))),
+            BodyInner::ReadAhead(body) => std::pin::Pin::new(body)
+                .poll_frame(cx)
+                .map(|f| f.map(|r| r.map_err(|e| connection::stream_error("the response", &e)))),
             BodyInner::Tonic(body) => std::pin::Pin::new(body).poll_frame(cx),
         }
     }
@@ -901,6 +933,7 @@ impl http_body::Body for ResponseBody {
     fn is_end_stream(&self) -> bool {
         match &self.inner {
             BodyInner::H2(body) => body.is_end_stream(),
+            BodyInner::ReadAhead(body) => body.is_end_stream(),
             BodyInner::Tonic(body) => body.is_end_stream(),
         }
     }
@@ -926,16 +959,18 @@ async fn send_tonic(
         .map_err(|e| transport_error(&path, &e))
 }
 
-/// Sends one request to an instance picked by the balancer; an idempotent call whose
-/// instance cannot be reached (or answers `UNAVAILABLE` before doing anything) goes once to
-/// another instance, if the retry budget allows.
+/// Sends one request to an instance picked by the balancer. An idempotent call whose
+/// instance cannot be reached, answers `UNAVAILABLE` before doing anything, or whose
+/// connection breaks before the response's end (read ahead up to `bound` bytes for this)
+/// goes once to another instance, if the retry budget allows.
 async fn send_balanced(
     balancer: &balance::Balancer,
     meta: CallMeta,
     path: PathAndQuery,
     headers: http::HeaderMap,
     body: Bytes,
-) -> Result<(http::Response<RecvBody>, balance::InFlight), Status> {
+    bound: usize,
+) -> Result<(http::Response<BodyInner>, balance::InFlight), Status> {
     balancer.count_call();
     let give_up = meta
         .deadline
@@ -945,17 +980,33 @@ async fn send_balanced(
         .await
         .ok_or_else(|| no_instance(balancer))?;
     let retry_headers = meta.idempotent.then(|| headers.clone());
-    let failure = match first
+    let sent = first
         .endpoint()
         .channel
         .send(path.clone(), headers, body.clone())
-        .await
-    {
-        Ok(response) if !unavailable(&response) => {
-            first.endpoint().succeeded();
-            return Ok((response, first));
+        .await;
+    let failure = match sent {
+        Ok(response) if unavailable(&response) => Ok(response.map(BodyInner::H2)),
+        // Only an idempotent call may go elsewhere, so only its response is read ahead.
+        Ok(response) if meta.idempotent => {
+            let (parts, body) = response.into_parts();
+            match read_ahead::read_ahead(body, bound, "the response").await {
+                Ok(body) => {
+                    first.endpoint().succeeded();
+                    let body = BodyInner::ReadAhead(body);
+                    return Ok((http::Response::from_parts(parts, body), first));
+                }
+                Err(status) if status.code() == Code::Unavailable => {
+                    balancer.failed(first.endpoint());
+                    Err(status)
+                }
+                Err(status) => return Err(status),
+            }
         }
-        Ok(response) => Ok(response),
+        Ok(response) => {
+            first.endpoint().succeeded();
+            return Ok((response.map(BodyInner::H2), first));
+        }
         Err(status) => {
             balancer.failed(first.endpoint());
             Err(status)
@@ -979,7 +1030,7 @@ async fn send_balanced(
             if !unavailable(&response) {
                 second.endpoint().succeeded();
             }
-            Ok((response, second))
+            Ok((response.map(BodyInner::H2), second))
         }
         Err(status) => {
             balancer.failed(second.endpoint());
