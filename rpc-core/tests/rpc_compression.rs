@@ -1,7 +1,8 @@
 //! Message compression on real servers: responses compressed as each method says and read
 //! back by the client, requests compressed by call options, gRPC's errors for encodings
 //! gone wrong (UNIMPLEMENTED listing the supported ones, INTERNAL for a flag without an
-//! encoding), and `Auto` choosing compression over a priced link.
+//! encoding), and `Auto` choosing compression over a priced link, on the client's requests
+//! (the channel's price) and the server's responses (the server's or the service's price).
 
 #![allow(missing_docs)]
 
@@ -307,6 +308,62 @@ async fn auto_compresses_over_a_priced_link_and_not_over_loopback() {
             auto.costs(size)
         );
     }
+}
+
+/// Calls `auto` `calls` times and counts the responses that came back compressed among the
+/// last 32 (the server's `Auto` explores other pairs in about 2 calls of 128).
+async fn compressed_responses(client: &PackerClient, request: &Blob, calls: usize) -> usize {
+    let mut compressed = Vec::with_capacity(calls);
+    for _ in 0..calls {
+        let response = client
+            .auto_with(request.clone(), CallOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(response.message, repeat(request));
+        compressed.push(response.compression != Compression::Identity);
+    }
+    compressed[calls - 32..].iter().filter(|c| **c).count()
+}
+
+#[tokio::test]
+async fn a_servers_network_price_decides_how_its_auto_responses_travel() {
+    // 90 KB of random words: zstd shrinks them to about a third, which pays at a
+    // cross-region price and not on loopback (see the test above).
+    let request = blob(&random_words(90_000), 1);
+    let price = NetworkPrice::new(NetworkPrice::CROSS_REGION);
+    let server = serve(
+        arpc::Server::builder()
+            .network_price(price.clone())
+            .add_service(PackerServer::new(PackerImpl)),
+    )
+    .await;
+    // The client weighs its requests at its own (default) price; only responses are priced
+    // by the server.
+    let client = PackerClient::connect(server.uri()).await.unwrap();
+    let after_calibration = compressed_responses(&client, &request, 160).await;
+    assert!(
+        after_calibration >= 28,
+        "{after_calibration} of 32 compressed"
+    );
+
+    // The price changes while the server runs: its choice follows on the next calls.
+    price.set(NetworkPrice::LOOPBACK);
+    let after_change = compressed_responses(&client, &request, 64).await;
+    assert!(after_change <= 4, "{after_change} of 32 compressed");
+
+    // A service's own price wins over the server's.
+    let own = serve(
+        arpc::Server::builder()
+            .network_price(NetworkPrice::new(NetworkPrice::LOOPBACK))
+            .add_service(
+                PackerServer::new(PackerImpl)
+                    .with_network_price(NetworkPrice::new(NetworkPrice::CROSS_REGION)),
+            ),
+    )
+    .await;
+    let client = PackerClient::connect(own.uri()).await.unwrap();
+    let own_price = compressed_responses(&client, &request, 160).await;
+    assert!(own_price >= 28, "{own_price} of 32 compressed");
 }
 
 fn encoded(b: &Blob) -> Vec<u8> {

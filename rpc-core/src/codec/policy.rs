@@ -54,8 +54,9 @@ impl CodecPolicy {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct AutoConfig {
-    /// What one byte on the wire costs, in nanoseconds of CPU-equivalent time, until a
-    /// channel's [`NetworkPrice`](super::NetworkPrice) says otherwise. Default 0.8
+    /// What one byte on the wire costs, in nanoseconds of CPU-equivalent time, unless a
+    /// [`NetworkPrice`](super::NetworkPrice) says otherwise: the channel's for requests, the
+    /// server's or the service's for responses. Default 0.8
     /// ([`NetworkPrice::SAME_ZONE`](super::NetworkPrice::SAME_ZONE)): a 10 Gbit/s link moves a
     /// byte in 0.8 ns, so bytes and CPU weigh about equally on a data-centre network.
     pub network_ns_per_byte: f64,

@@ -19,7 +19,7 @@ use super::load_shed::LoadShedLayer;
 use super::pool::BlockingPool;
 use crate::codec::{
     CodecKind, CodecPolicy, CodecSelector, CodecSet, Compression, CompressionSet,
-    DEFAULT_COMPRESS_MIN_BYTES,
+    DEFAULT_COMPRESS_MIN_BYTES, NetworkPrice,
 };
 use crate::context::{Context, ResponseMetadata};
 use crate::status::{self, Status};
@@ -146,21 +146,37 @@ pub struct MethodRuntime {
     schema: &'static MethodSchema,
     config: MethodConfig,
     selector: CodecSelector,
+    /// The price of a byte its `Auto` responses weigh, when the server or the service set
+    /// one (else the method's `AutoConfig::network_ns_per_byte`).
+    price: Option<NetworkPrice>,
 }
 
 impl MethodRuntime {
     /// Prepares a method.
     pub fn new(schema: &'static MethodSchema, config: MethodConfig) -> Self {
+        Self::build(schema, config, None)
+    }
+
+    fn build(
+        schema: &'static MethodSchema,
+        config: MethodConfig,
+        price: Option<NetworkPrice>,
+    ) -> Self {
         let selector = CodecSelector::for_method(
             config.policy.clone(),
             config.compression,
             config.compress_min_bytes,
             schema.path,
         );
+        let selector = match &price {
+            Some(price) => selector.priced(price.clone()),
+            None => selector,
+        };
         Self {
             schema,
             config,
             selector,
+            price,
         }
     }
 
@@ -191,7 +207,23 @@ impl MethodRuntime {
         if let Some(limit) = response {
             config = config.max_response_bytes(limit);
         }
-        Self::new(self.schema, config)
+        Self::build(self.schema, config, self.price.clone())
+    }
+
+    /// This method with its `Auto` responses weighing each byte by `price` (shared: setting
+    /// it re-ranks their choices at once); for the generated server's `with_network_price`
+    /// and [`Service::set_network_price`](super::Service::set_network_price). A method
+    /// whose policy is not `Auto` is unaffected. Its estimates start afresh.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn priced(&self, price: NetworkPrice) -> Self {
+        Self::build(self.schema, self.config.clone(), Some(price))
+    }
+
+    /// The price of a byte its `Auto` responses weigh, when the server or the service set
+    /// one; `None`: the method's own `AutoConfig::network_ns_per_byte`.
+    pub fn network_price(&self) -> Option<&NetworkPrice> {
+        self.price.as_ref()
     }
 }
 

@@ -25,6 +25,7 @@
 //! | first-request timeout | 60 s | a connection that sends no request in time (a port scan, a stuck TLS handshake, a slow-loris) is closed and its slot freed; a client that connects ahead and idles longer reconnects on its next call |
 //! | blocking pool | 16 threads, queue of 64 ([`PoolConfig`]) | writes never stall reads; overload is refused, not queued without bound |
 //! | graceful shutdown | 30 s | in-flight calls finish; new connections are refused at once |
+//! | network price for `Auto` responses | each method's `AutoConfig::network_ns_per_byte` (0.8 ns/byte, the same zone); per server with [`ServerBuilder::network_price`], per service with the generated server's `with_network_price` | what a byte on the wire costs depends on where the callers are, which the server is told, not guesses |
 
 mod body;
 pub mod catch_panic;
@@ -59,6 +60,7 @@ use tokio::net::TcpListener;
 use tower::Layer;
 use tower::layer::util::{Identity, Stack};
 
+use crate::codec::NetworkPrice;
 use crate::schema::ServiceSchema;
 use crate::wire::UnaryBody;
 
@@ -81,6 +83,13 @@ pub trait Service:
 
     /// Runs the service's write handlers on `pool` instead of the shared default pool.
     fn set_blocking_pool(&mut self, pool: BlockingPool);
+
+    /// Weighs each byte of the service's `Auto` responses by `price`, the server's (see
+    /// [`ServerBuilder::network_price`]), unless the service was given its own. The default
+    /// does nothing (a service without `Auto` methods has nothing to price).
+    fn set_network_price(&mut self, price: NetworkPrice) {
+        let _ = price;
+    }
 }
 
 /// What the router becomes once wrapped in a server's layers, to be served: a tower service
@@ -193,6 +202,8 @@ pub struct ServerBuilder<L = Identity> {
     schemas: Vec<&'static ServiceSchema>,
     registrar: Option<std::sync::Arc<dyn arpc_registry::Registrar>>,
     advertise: Option<SocketAddr>,
+    /// The price of a byte that services added from now on weigh in their `Auto` responses.
+    price: Option<NetworkPrice>,
     layer: L,
     #[cfg(feature = "tls")]
     tls: Option<crate::tls::ServerTls>,
@@ -216,6 +227,7 @@ impl Default for ServerBuilder {
             schemas: Vec::new(),
             registrar: None,
             advertise: None,
+            price: None,
             layer: Identity::new(),
             #[cfg(feature = "tls")]
             tls: None,
@@ -336,6 +348,7 @@ impl<L> ServerBuilder<L> {
             schemas: self.schemas,
             registrar: self.registrar,
             advertise: self.advertise,
+            price: self.price,
             layer: Stack::new(layer, self.layer),
             #[cfg(feature = "tls")]
             tls: self.tls,
@@ -482,7 +495,32 @@ impl<L> ServerBuilder<L> {
         self
     }
 
-    /// Adds a service; its write handlers run on this server's blocking pool.
+    /// Sets the price of a byte on the wire that the `Auto` methods of services added from
+    /// now on weigh when they choose how to send their responses (a service's own
+    /// `with_network_price` wins). By default each method weighs its
+    /// `AutoConfig::network_ns_per_byte` (0.8 ns, [`NetworkPrice::SAME_ZONE`]); a server
+    /// answering callers in other zones or regions sets theirs
+    /// ([`NetworkPrice::CROSS_ZONE`], [`NetworkPrice::CROSS_REGION`]). The handle is shared:
+    /// keep a clone and [`set`](NetworkPrice::set) it while the server runs to re-rank the
+    /// choices at once. Call it before [`add_service`](Self::add_service).
+    ///
+    /// ```
+    /// use arpc::codec::NetworkPrice;
+    ///
+    /// let price = NetworkPrice::new(NetworkPrice::CROSS_ZONE);
+    /// let builder = arpc::Server::builder().network_price(price.clone());
+    /// // ... add services, serve; later, when the callers move to this zone:
+    /// price.set(NetworkPrice::SAME_ZONE);
+    /// # let _ = builder.into_service();
+    /// ```
+    #[must_use]
+    pub fn network_price(mut self, price: NetworkPrice) -> Self {
+        self.price = Some(price);
+        self
+    }
+
+    /// Adds a service; its write handlers run on this server's blocking pool, and its `Auto`
+    /// responses weigh bytes by this server's [`network_price`](Self::network_price), if set.
     #[must_use]
     pub fn add_service<S: Service>(mut self, mut service: S) -> Self {
         let pool = self
@@ -490,6 +528,9 @@ impl<L> ServerBuilder<L> {
             .get_or_insert_with(|| BlockingPool::new(self.config.blocking.clone()))
             .clone();
         service.set_blocking_pool(pool);
+        if let Some(price) = &self.price {
+            service.set_network_price(price.clone());
+        }
         self.health.set(
             S::schema().full_name,
             crate::health::ServingStatus::NotServing,

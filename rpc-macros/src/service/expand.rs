@@ -166,6 +166,7 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
             inner: ::std::sync::Arc<T>,
             methods: ::std::sync::Arc<[::arpc::server::MethodRuntime; #count]>,
             pool: ::core::option::Option<::arpc::server::BlockingPool>,
+            price: ::core::option::Option<::arpc::codec::NetworkPrice>,
         }
 
         impl<T> ::core::clone::Clone for #server<T> {
@@ -174,6 +175,7 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
                     inner: <::std::sync::Arc<T> as ::core::clone::Clone>::clone(&self.inner),
                     methods: ::core::clone::Clone::clone(&self.methods),
                     pool: ::core::clone::Clone::clone(&self.pool),
+                    price: ::core::clone::Clone::clone(&self.price),
                 }
             }
         }
@@ -204,6 +206,7 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
                     inner: service,
                     methods: ::std::sync::Arc::new(methods),
                     pool: ::core::option::Option::None,
+                    price: ::core::option::Option::None,
                 }
             }
 
@@ -212,6 +215,23 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
             pub fn with_blocking_pool(mut self, pool: ::arpc::server::BlockingPool) -> Self {
                 self.pool = ::core::option::Option::Some(pool);
                 self
+            }
+
+            /// Weighs each byte of this service's `Auto` responses by `price` (shared: setting
+            /// it re-ranks their choices at once); it wins over the server's
+            /// `ServerBuilder::network_price` and the methods' `AutoConfig`.
+            #[must_use]
+            pub fn with_network_price(mut self, price: ::arpc::codec::NetworkPrice) -> Self {
+                self.__arpc_apply_price(&price);
+                self.price = ::core::option::Option::Some(price);
+                self
+            }
+
+            fn __arpc_apply_price(&mut self, price: &::arpc::codec::NetworkPrice) {
+                let methods: [::arpc::server::MethodRuntime; #count] = ::core::array::from_fn(|i| {
+                    self.methods[i].priced(::core::clone::Clone::clone(price))
+                });
+                self.methods = ::std::sync::Arc::new(methods);
             }
 
             /// Sets the largest request every method of this service accepts (larger ones
@@ -294,6 +314,12 @@ pub(crate) fn expand(model: &Model<'_>) -> TokenStream {
             fn set_blocking_pool(&mut self, pool: ::arpc::server::BlockingPool) {
                 if self.pool.is_none() {
                     self.pool = ::core::option::Option::Some(pool);
+                }
+            }
+
+            fn set_network_price(&mut self, price: ::arpc::codec::NetworkPrice) {
+                if self.price.is_none() {
+                    self.__arpc_apply_price(&price);
                 }
             }
         }
