@@ -195,6 +195,54 @@ mod injected {
     }
 
     #[test]
+    fn messages_that_differ_among_themselves_are_not_a_change_of_shape() {
+        // Every message of the method is different: compressed, some shrink to a quarter,
+        // some to half (a display screen of text, one of numbers), at random. Uncompressed,
+        // their sizes match. Reading each such sample as a new shape would make every
+        // estimate stale again and again, and the chooser would keep re-surveying.
+        let auto = chooser(0.8);
+        let best = (CodecKind::Postcard, Compression::Identity);
+        let after = (CodecKind::Json, Compression::Zstd);
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let ratio = std::cell::Cell::new(0.4);
+        let changed = std::cell::Cell::new(false);
+        let costs = |codec, compression| match (codec, compression) {
+            p if p == best => (if changed.get() { 3.0 } else { 1.0 }, 1.0),
+            p if p == after && changed.get() => (1.2, ratio.get() / 2.0),
+            (_, Compression::Identity) => (6.0, 1.5),
+            _ => (6.0, ratio.get()),
+        };
+        let mut calls = |n: usize| {
+            let mut picks = Vec::new();
+            for _ in 0..n {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                ratio.set(0.25 + f64::from(u8::try_from(state % 31).unwrap()) / 100.0);
+                picks.extend(run(&auto, 1, &costs));
+            }
+            picks
+        };
+        let picks = calls(5_000);
+        assert_eq!(auto.choice(SIZE), Some(best));
+        let settled = &picks[48..];
+        let others = settled.iter().filter(|p| **p != best).count();
+        eprintln!("{others} of {} calls explored", settled.len());
+        assert!(
+            others <= 2 * (settled.len() / 128 + 1) + 2 * 11,
+            "{others} of {} calls explored",
+            settled.len()
+        );
+        // A real change is still followed: the chosen pair costs 3× as much, JSON with zstd
+        // is now the best (its messages differ among themselves too).
+        changed.set(true);
+        let picks = calls(1_000);
+        assert_eq!(auto.choice(SIZE), Some(after));
+        let first = picks.iter().position(|p| *p == after).unwrap();
+        eprintln!("switched to {after:?} after {first} calls");
+    }
+
+    #[test]
     fn follows_a_change_of_the_data_within_a_thousand_calls() {
         let auto = chooser(0.8);
         let before = (CodecKind::Postcard, Compression::Identity);

@@ -30,9 +30,18 @@ const MAX_BACKOFF: f64 = 256.0;
 /// Samples of the chosen arm in a row that must be off by more than `DRIFT` to call it a
 /// drift (one sample may be a preempted thread).
 const STRIKES: u8 = 2;
-/// A change of an arm's wire bytes per message byte by more than this share: the data
-/// changed shape.
+/// A change of an arm's wire bytes per message byte by more than this share, and by more
+/// than [`SPREAD`] times the arm's usual deviation: the data changed shape.
 const RESHAPE: f64 = 0.2;
+/// How many of an arm's usual deviations (the moving mean of how far each message's bytes per
+/// message byte fall from the estimate) a sample must be off before it counts as a new shape:
+/// messages of one method that differ among themselves (some compress 4×, some 1.5×) do not
+/// make every other sample a reshape, while a method whose messages were alike is told at a
+/// fifth.
+const SPREAD: f64 = 4.0;
+/// Weight of a new sample in an arm's spread: slower than [`ALPHA`], so that a few messages
+/// near the estimate in a row do not shrink it to nothing.
+const SPREAD_ALPHA: f64 = 0.1;
 
 /// The size class of a message of `size` estimated bytes.
 pub(crate) fn class_of(size: usize) -> usize {
@@ -160,7 +169,9 @@ pub struct ArmCost {
 ///   two parts are kept apart so that a new network price re-ranks at once, without new
 ///   samples;
 /// - **reshaping**: wire bytes are exact, so an arm whose bytes per message byte move by more
-///   than a fifth means the data changed shape: the class drifted (as below);
+///   than a fifth, and by more than four times how far its messages usually fall from the
+///   estimate (their spread: 0 when a method's messages are alike, large when some compress
+///   5× and others not at all), means the data changed shape: the class drifted (as below);
 /// - **outliers**: a sample more than half off an arm's estimate is held back until the next
 ///   sample of that arm agrees (which is taken soon), so one slow sample moves nothing;
 /// - **tracking**: one call in `resample_every` measures the chosen arm; a sample that moves
@@ -224,6 +235,9 @@ struct ArmStat {
     strikes: u8,
     cpu: f64,
     wire: f64,
+    /// The moving mean of `|sample's wire − wire|`: how much this arm's messages differ
+    /// among themselves (0 when they are alike).
+    wire_spread: f64,
     failed: bool,
     /// The call from which this arm is due to be explored again.
     due: u32,
@@ -449,11 +463,19 @@ impl AutoChooser {
             0
         };
         let confirmed = stat.strikes >= STRIKES;
-        // Bytes on the wire are exact, not noisy: a ratio that moves by a fifth means the
-        // data changed shape.
+        // Bytes on the wire are exact, not noisy: a ratio that moves by a fifth, and well
+        // beyond how much this arm's messages differ among themselves, means the data
+        // changed shape.
+        let moved = (wire - stat.wire).abs();
         let reshaped = stat.samples >= self.config.samples_per_codec
             && !sample.failed
-            && (wire - stat.wire).abs() > RESHAPE * stat.wire.max(f64::MIN_POSITIVE);
+            && moved > RESHAPE * stat.wire.max(f64::MIN_POSITIVE)
+            && moved > SPREAD * stat.wire_spread;
+        if stat.samples > 0 && !sample.failed {
+            // Seeded by the first difference, then a slow moving mean.
+            let weight = if stat.samples == 1 { 1.0 } else { SPREAD_ALPHA };
+            stat.wire_spread += weight * (moved - stat.wire_spread);
+        }
         if off && !confirmed && !reshaped && !stale {
             // Look again soon: at the next exploration slot, or the chosen arm's next sample.
             stat.due = pick.call;
