@@ -1,4 +1,4 @@
-//! Is `Auto` any good? A mixed workload of six methods whose payloads differ, sent by real
+//! Is `Auto` any good? A mixed workload of seven methods whose payloads differ, sent by real
 //! arpc calls over loopback, once per sending configuration, in one process and one run:
 //! `Auto`; every fixed (codec, compression) pair; JSON everywhere (the seed's JVM habit);
 //! the seed's rule `BySize { small: postcard, large: json }`; and, after the fact, the
@@ -10,6 +10,10 @@
 //! priced 1 Gbit/s link (8 ns per byte). `Auto` runs once per price (its choices depend on
 //! it); a fixed pair runs once and is priced both ways. The payload travels in the request;
 //! the answer is a small ack, so each method's cost is the client's choice.
+//!
+//! Six methods send one message over and over; `varied` sends 32 different ones in turn (6 to
+//! 28 KiB, each a different mix of numbers and JSON text, so some compress 5× and some hardly
+//! at all), as a real method's messages differ from call to call.
 //!
 //! `shifting` changes shape half-way (numbers, then text of the same size): its second half
 //! is measured in windows of 200 calls to see how soon `Auto` is back within 1.05× of the
@@ -59,6 +63,7 @@ trait Mixed {
     async fn text_small(&self, batch: TextBatch) -> Result<Ack, Status>;
     async fn text_large(&self, batch: TextBatch) -> Result<Ack, Status>;
     async fn screen(&self, screen: DisplayScreen) -> Result<Ack, Status>;
+    async fn varied(&self, varied: Shifting) -> Result<Ack, Status>;
     async fn shifting(&self, shifting: Shifting) -> Result<Ack, Status>;
 }
 
@@ -106,6 +111,9 @@ impl Mixed for Server {
     async fn screen(&self, screen: DisplayScreen) -> Result<Ack, Status> {
         Ok(count(screen.items.len()))
     }
+    async fn varied(&self, varied: Shifting) -> Result<Ack, Status> {
+        Ok(count(varied.values.len() + varied.text.len()))
+    }
     async fn shifting(&self, shifting: Shifting) -> Result<Ack, Status> {
         Ok(count(shifting.values.len() + shifting.text.len()))
     }
@@ -131,6 +139,20 @@ fn cpu_ns() -> u64 {
 struct Counting {
     inner: arpc::Channel,
     bytes: Arc<AtomicU64>,
+    /// Calls per method and (codec, compression) pair they were sent in, from each call's
+    /// `Response::{request_codec, request_compression}`.
+    sent_in: Arc<[[AtomicU64; PAIRS]; METHODS.len()]>,
+}
+
+/// (codec, compression) pairs a request can travel in.
+const PAIRS: usize = CodecKind::ALL.len() * Compression::ALL.len();
+
+fn pair_index(codec: CodecKind, compression: Compression) -> usize {
+    let z = Compression::ALL
+        .iter()
+        .position(|c| *c == compression)
+        .unwrap_or(0);
+    codec as usize * Compression::ALL.len() + z
 }
 
 impl tower::Service<CallRequest> for Counting {
@@ -149,6 +171,35 @@ impl tower::Service<CallRequest> for Counting {
         self.bytes
             .fetch_add(request.body().len() as u64, Ordering::Relaxed);
         tower::Service::call(&mut self.inner, request)
+    }
+}
+
+impl Counting {
+    /// How `m`'s calls were sent (warm-up included): the three pairs used most, and how many
+    /// calls went in the other pairs.
+    fn sent_in_summary(&self, m: Method) -> String {
+        let mut pairs: Vec<(String, u64)> = Vec::new();
+        for codec in CodecKind::ALL {
+            for z in Compression::ALL {
+                let n = self.sent_in[m as usize][pair_index(codec, z)].load(Ordering::Relaxed);
+                if n > 0 {
+                    pairs.push((format!("{codec}+{z}"), n));
+                }
+            }
+        }
+        pairs.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+        let all: u64 = pairs.iter().map(|(_, n)| n).sum();
+        let shown: Vec<String> = pairs
+            .iter()
+            .take(3)
+            .map(|(pair, n)| format!("{pair} {n}"))
+            .collect();
+        format!(
+            "{} of {all} calls; {} in the other {} pairs",
+            shown.join(", "),
+            pairs.iter().skip(3).map(|(_, n)| n).sum::<u64>(),
+            pairs.len().saturating_sub(3)
+        )
     }
 }
 
@@ -178,7 +229,8 @@ impl Spent {
 // ---------------------------------------------------------------------------------------
 // The workload.
 
-/// The six methods, their payloads and how many calls each gets.
+/// The seven methods, their payloads and how many calls each gets. `shifting` comes last:
+/// the others are steady.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Method {
     NumbersSmall,
@@ -186,17 +238,22 @@ enum Method {
     TextSmall,
     TextLarge,
     Screen,
+    Varied,
     Shifting,
 }
 
-const METHODS: [Method; 6] = [
+const METHODS: [Method; 7] = [
     Method::NumbersSmall,
     Method::NumbersLarge,
     Method::TextSmall,
     Method::TextLarge,
     Method::Screen,
+    Method::Varied,
     Method::Shifting,
 ];
+
+/// The methods whose payloads keep their shape: all but `shifting`.
+const STEADY: usize = METHODS.len() - 1;
 
 impl Method {
     fn name(self) -> &'static str {
@@ -206,6 +263,7 @@ impl Method {
             Method::TextSmall => "text 1 KiB",
             Method::TextLarge => "text 64 KiB",
             Method::Screen => "screen 16 KiB",
+            Method::Varied => "varied 6–28 KiB (each call another mix of numbers and text)",
             Method::Shifting => "shifting 16 KiB (numbers, then JSON text)",
         }
     }
@@ -217,6 +275,7 @@ impl Method {
             Method::TextSmall => "/adaptive.v1.Mixed/TextSmall",
             Method::TextLarge => "/adaptive.v1.Mixed/TextLarge",
             Method::Screen => "/adaptive.v1.Mixed/Screen",
+            Method::Varied => "/adaptive.v1.Mixed/Varied",
             Method::Shifting => "/adaptive.v1.Mixed/Shifting",
         }
     }
@@ -238,6 +297,10 @@ struct Payloads {
     text_small: TextBatch,
     text_large: TextBatch,
     screen: DisplayScreen,
+    /// Messages that differ from call to call, as a real method's do: each a different mix
+    /// of numbers (barely compressible) and JSON text (about 5× compressible), of a different
+    /// size.
+    varied: Vec<Shifting>,
     numbers_shape: Shifting,
     text_shape: Shifting,
 }
@@ -249,12 +312,27 @@ impl Payloads {
         // A document of records as JSON (a log line, an event stored as text): about as long
         // as the numbers, and far more compressible.
         let text = serde_json::to_string(&payloads::text_at(14 * 1024)).unwrap_or_default();
+        let document = serde_json::to_string(&payloads::text_at(32 * 1024)).unwrap_or_default();
+        let varied = (0..VARIED)
+            .map(|_| {
+                // 6 to 28 KiB, of which a share from none to all is numbers.
+                let size = 6 * 1024 + usize::try_from(r.below(22 * 1024)).unwrap_or(0);
+                let numbers = size * usize::try_from(r.below(101)).unwrap_or(0) / 100;
+                let from = usize::try_from(r.below(4 * 1024)).unwrap_or(0);
+                let text = text_slice(&document, from, size - numbers).to_owned();
+                Shifting {
+                    values: (0..numbers / 9).map(|_| r.unit() * 1.0e6).collect(),
+                    text,
+                }
+            })
+            .collect();
         Self {
             numbers_small: payloads::numeric_at(1024),
             numbers_large: payloads::numeric_at(256 * 1024),
             text_small: payloads::text_at(1024),
             text_large: payloads::text_at(64 * 1024),
             screen: payloads::display_at(16 * 1024),
+            varied,
             numbers_shape: Shifting {
                 values,
                 text: String::new(),
@@ -267,6 +345,22 @@ impl Payloads {
     }
 }
 
+/// Distinct messages of `varied`, sent in turn.
+const VARIED: usize = 32;
+
+/// About `len` bytes of `text` from about `from`, cut at character boundaries.
+fn text_slice(text: &str, from: usize, len: usize) -> &str {
+    let boundary = |mut i: usize| {
+        i = i.min(text.len());
+        while !text.is_char_boundary(i) {
+            i -= 1;
+        }
+        i
+    };
+    let start = boundary(from);
+    &text[start..boundary(start + len)]
+}
+
 impl Payloads {
     /// The protobuf size of method `m`'s payload (what `Auto` sorts by).
     fn estimate(&self, m: Method) -> usize {
@@ -277,6 +371,7 @@ impl Payloads {
             Method::TextSmall => self.text_small.proto_len(),
             Method::TextLarge => self.text_large.proto_len(),
             Method::Screen => self.screen.proto_len(),
+            Method::Varied => self.varied[0].proto_len(),
             Method::Shifting => self.text_shape.proto_len(),
         }
     }
@@ -334,25 +429,44 @@ struct Run {
 
 const WINDOW: usize = 200;
 
-async fn call<Req: arpc::Message>(t: &Counting, m: &ClientMethod, req: &Req) {
-    arpc::client::unary::<_, Req, Ack>(t, m, req, CallOptions::default())
+async fn call<Req: arpc::Message>(t: &Counting, which: Method, m: &ClientMethod, req: &Req) {
+    let response = arpc::client::unary::<_, Req, Ack>(t, m, req, CallOptions::default())
         .await
         .expect("call");
+    t.sent_in[which as usize][pair_index(response.request_codec, response.request_compression)]
+        .fetch_add(1, Ordering::Relaxed);
 }
 
 /// Callers in flight at once, as on a busy service: the per-call cost of waking threads is
 /// shared, as it is there.
 const CALLERS: usize = 16;
 
-async fn block<Req: arpc::Message>(t: &Counting, m: &ClientMethod, req: &Req, n: usize) -> Spent {
+async fn block<Req: arpc::Message>(
+    t: &Counting,
+    which: Method,
+    m: &ClientMethod,
+    req: &Req,
+    n: usize,
+) -> Spent {
+    block_of(t, which, m, std::slice::from_ref(req), n).await
+}
+
+/// `n` calls of `m` sending the messages of `reqs` in turn (each caller from its own place).
+async fn block_of<Req: arpc::Message>(
+    t: &Counting,
+    which: Method,
+    m: &ClientMethod,
+    reqs: &[Req],
+    n: usize,
+) -> Spent {
     let bytes0 = t.bytes.load(Ordering::Relaxed);
     let cpu0 = cpu_ns();
     let wall = Instant::now();
     let callers = (0..CALLERS.min(n.max(1))).map(|i| {
         let share = n / CALLERS.min(n.max(1)) + usize::from(i < n % CALLERS.min(n.max(1)));
         async move {
-            for _ in 0..share {
-                call(t, m, req).await;
+            for j in 0..share {
+                call(t, which, m, &reqs[(i * 7 + j) % reqs.len()]).await;
             }
         }
     });
@@ -424,6 +538,9 @@ impl Subject {
             transport: Counting {
                 inner: channel,
                 bytes: Arc::default(),
+                sent_in: Arc::new(std::array::from_fn(|_| {
+                    std::array::from_fn(|_| AtomicU64::new(0))
+                })),
             },
         }
     }
@@ -432,20 +549,21 @@ impl Subject {
     async fn calls(&self, m: Method, p: &Payloads, n: usize) -> Spent {
         let (t, method) = (&self.transport, &self.methods[m as usize]);
         match m {
-            Method::NumbersSmall => block(t, method, &p.numbers_small, n).await,
-            Method::NumbersLarge => block(t, method, &p.numbers_large, n).await,
-            Method::TextSmall => block(t, method, &p.text_small, n).await,
-            Method::TextLarge => block(t, method, &p.text_large, n).await,
-            Method::Screen => block(t, method, &p.screen, n).await,
-            Method::Shifting => block(t, method, &p.numbers_shape, n).await,
+            Method::NumbersSmall => block(t, m, method, &p.numbers_small, n).await,
+            Method::NumbersLarge => block(t, m, method, &p.numbers_large, n).await,
+            Method::TextSmall => block(t, m, method, &p.text_small, n).await,
+            Method::TextLarge => block(t, m, method, &p.text_large, n).await,
+            Method::Screen => block(t, m, method, &p.screen, n).await,
+            Method::Varied => block_of(t, m, method, &p.varied, n).await,
+            Method::Shifting => block(t, m, method, &p.numbers_shape, n).await,
         }
     }
 
     /// `shifting`: `n` calls of numbers, then `n` of text in windows.
     async fn shift(&self, p: &Payloads, warmup: usize, n: usize, run: &mut Run) {
         let (t, method) = (&self.transport, &self.methods[Method::Shifting as usize]);
-        block(t, method, &p.numbers_shape, warmup).await;
-        run.shift_before = block(t, method, &p.numbers_shape, n).await;
+        block(t, Method::Shifting, method, &p.numbers_shape, warmup).await;
+        run.shift_before = block(t, Method::Shifting, method, &p.numbers_shape, n).await;
         run.choice_before = method
             .selector()
             .auto()
@@ -453,7 +571,7 @@ impl Subject {
         let mut after = Spent::default();
         let size = p.estimate(Method::Shifting);
         for _ in 0..n.div_ceil(WINDOW) {
-            let w = block(t, method, &p.text_shape, WINDOW).await;
+            let w = block(t, Method::Shifting, method, &p.text_shape, WINDOW).await;
             run.windows_after.push(w);
             run.choices_after
                 .push(method.selector().auto().and_then(|a| a.choice(size)));
@@ -475,15 +593,15 @@ async fn run_all(subjects: &[Subject], p: &Payloads, plan: Plan) -> Vec<Run> {
         }
     };
     for s in subjects {
-        for m in &METHODS[..5] {
+        for m in &METHODS[..STEADY] {
             let warm = plan.warmup * calls_of(*m) / plan.calls.max(1);
             s.calls(*m, p, warm.max(1)).await;
         }
     }
-    let mut rounds: Vec<Vec<Vec<Spent>>> = vec![vec![Vec::new(); 5]; subjects.len()];
+    let mut rounds: Vec<Vec<Vec<Spent>>> = vec![vec![Vec::new(); STEADY]; subjects.len()];
     for _ in 0..plan.rounds {
         for (i, s) in subjects.iter().enumerate() {
-            for m in &METHODS[..5] {
+            for m in &METHODS[..STEADY] {
                 let spent = s.calls(*m, p, calls_of(*m) / plan.rounds).await;
                 rounds[i][*m as usize].push(spent);
             }
@@ -784,10 +902,11 @@ fn main() {
                         })
                         .collect();
                     eprintln!(
-                        "  {}: switches {}; {}",
+                        "  {}: switches {}; {}; sent in {}",
                         m.name(),
                         auto.switches(size),
-                        costs.join(", ")
+                        costs.join(", "),
+                        s.transport.sent_in_summary(*m)
                     );
                 }
             }
