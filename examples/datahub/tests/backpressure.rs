@@ -17,6 +17,11 @@
 //! stacks; the shard files SQLite maps are file-backed pages the kernel can drop). What shows that the
 //! backlog stays in the log rather than in memory is the fetch pause in the status; the
 //! memory bound catches a regression that buffers more than the configuration says.
+//!
+//! Disk stays bounded too: every shard's WAL file stays within twice its limit (64 MiB,
+//! checkpointed and truncated by the shard's writer). Before that bound, the fast shards' WALs grew to
+//! 2 GB each in these 30 s (6.6 GB in the test's directory; one CI run filled its disk and
+//! the slow shard stalled on `database or disk is full`).
 
 mod support;
 
@@ -25,6 +30,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use arpc_example_datahub::model::{Ack, ItemStatus};
+use arpc_example_datahub::store::sqlite::WAL_LIMIT;
 use arpc_example_datahub::workload::{Producer, Team};
 use support::{HubProcess, TempDir, View, publish};
 
@@ -56,7 +62,7 @@ async fn a_slow_shard_pauses_its_partitions_and_memory_stays_bounded() {
     }
 
     // Watch while the shard is slow: memory, backpressure, progress elsewhere.
-    let (mut max_anon, mut max_file) = (0, 0);
+    let (mut max_anon, mut max_file, mut max_wal) = (0, 0, 0);
     let mut engaged = false;
     let mut slow_lag = 0;
     let mut fast_progress: Vec<u64> = Vec::new();
@@ -75,6 +81,7 @@ async fn a_slow_shard_pauses_its_partitions_and_memory_stays_bounded() {
         let (anon, file) = hub.rss_kib();
         max_anon = max_anon.max(anon);
         max_file = max_file.max(file);
+        max_wal = max_wal.max(largest_wal(dir.path()));
         let s = view.status().await;
         for p in s.partitions.iter().filter(|p| !fast(p.partition)) {
             engaged |= p.backpressure || p.backpressure_events > 0;
@@ -99,11 +106,12 @@ async fn a_slow_shard_pauses_its_partitions_and_memory_stays_bounded() {
     println!(
         "published {} events; slow shard's partitions: backpressure engaged = {engaged}, \
          lag up to {slow_lag}; other partitions applied {:?} events/s (lag {fast_lag_at_end} \
-         at the end); max RSS {} MiB anonymous, {} MiB file-backed",
+         at the end); max RSS {} MiB anonymous, {} MiB file-backed; largest shard WAL {} MiB",
         sent.load(Ordering::Relaxed),
         fast_progress,
         max_anon / 1024,
-        max_file / 1024
+        max_file / 1024,
+        max_wal >> 20
     );
     assert!(
         engaged,
@@ -111,6 +119,12 @@ async fn a_slow_shard_pauses_its_partitions_and_memory_stays_bounded() {
     );
     assert!(slow_lag > 1000, "the slow shard's partitions fell behind");
     assert!(max_anon < 512 * 1024, "anonymous RSS {max_anon} KiB");
+    // The limit, plus the transaction that passed it (measured 64–65 MiB); a checkpoint that
+    // readers keep from finishing lets the WAL grow by one more limit before the next try.
+    assert!(
+        max_wal <= 2 * WAL_LIMIT,
+        "a shard's WAL reached {max_wal} bytes (limit {WAL_LIMIT})"
+    );
     let stalled_seconds = fast_progress.iter().filter(|n| **n == 0).count();
     assert!(
         stalled_seconds <= 2,
@@ -123,4 +137,17 @@ async fn a_slow_shard_pauses_its_partitions_and_memory_stays_bounded() {
         slowed_at.elapsed()
     );
     assert_eq!(s.lag(), 0);
+}
+
+/// The largest shard WAL file under the hub's directory, in bytes.
+fn largest_wal(hub_dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(hub_dir.join("shards"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with("-wal"))
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .max()
+        .unwrap_or(0)
 }

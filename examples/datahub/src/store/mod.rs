@@ -474,6 +474,9 @@ pub struct ShardOptions {
     pub pg_batch_rows: usize,
     /// Connections per PostgreSQL shard. Default 4.
     pub pg_pool_size: usize,
+    /// The size of a SQLite shard's WAL file past which its writer checkpoints and truncates
+    /// it. Default [`sqlite::WAL_LIMIT`] (64 MiB, about a second of writes at full speed).
+    pub sqlite_wal_limit: u64,
 }
 
 impl Default for ShardOptions {
@@ -482,6 +485,7 @@ impl Default for ShardOptions {
             durable_commits: true,
             pg_batch_rows: 1000,
             pg_pool_size: 4,
+            sqlite_wal_limit: sqlite::WAL_LIMIT,
         }
     }
 }

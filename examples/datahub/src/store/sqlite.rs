@@ -12,11 +12,21 @@
 //! checkpoints off and a checkpoint thread doing passive checkpoints every second instead
 //! (checkpointing inside commits was the cost: 16.6k → 70.3k upserts/s when it moved out);
 //! a 64 MiB page cache and 256 MiB of memory-mapped reads.
+//!
+//! The WAL is bounded ([`WAL_LIMIT`]). Passive checkpoints copy its pages into the database
+//! file beside the writer, but only a writer can start the WAL over, and only when every
+//! frame has been copied back at the moment it begins a transaction: a writer that keeps
+//! committing never finds that moment, and the WAL grew without end (2 GB per shard for a
+//! 16 MB database in 30 s of the backpressure test, which filled a CI machine's disk). So
+//! the writer itself, between transactions, checkpoints and truncates the WAL once its file
+//! passes the limit (a `TRUNCATE` checkpoint: it copies what the passive ones have not yet
+//! copied and waits, up to the busy timeout, for readers still on the old frames), and
+//! `journal_size_limit` caps what a WAL started over keeps on disk.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -59,6 +69,11 @@ CREATE TABLE IF NOT EXISTS partition_fence (
     PRIMARY KEY (grp, lp)
 ) WITHOUT ROWID;
 ";
+
+/// The size of a shard's WAL file past which its writer checkpoints it and truncates it
+/// (see the module docs). At full speed a shard's writer appends ~60 MB of WAL a second
+/// (each commit rewrites the pages it touches), so this is about a second of writes.
+pub const WAL_LIMIT: u64 = 64 * 1024 * 1024;
 
 /// The version-guarded upsert: a row changes only for a greater `(source_version, log_pos)`.
 pub const UPSERT: &str = "
@@ -207,6 +222,9 @@ impl SqliteShard {
             })?;
         }
         let conn = connect(path, options.durable_commits).map_err(db_err(id))?;
+        // Only the writer starts the WAL over, so only its connection needs the cap.
+        conn.pragma_update(None, "journal_size_limit", to_i64(options.sqlite_wal_limit))
+            .map_err(db_err(id))?;
         conn.execute_batch(SCHEMA).map_err(db_err(id))?;
         let (jobs, rx) = mpsc::channel(QUEUE);
         let urgent = Arc::new(Mutex::new(VecDeque::new()));
@@ -214,9 +232,11 @@ impl SqliteShard {
         let fault = Arc::new(Fault::default());
         let stop = Arc::new(AtomicBool::new(false));
         let writer_fault = Arc::clone(&fault);
+        let wal = WalBound::new(path, options.sqlite_wal_limit);
+        let one_checkpoint = Arc::clone(&wal.one_checkpoint);
         std::thread::Builder::new()
             .name(format!("shard-{id}-writer"))
-            .spawn(move || writer(id, conn, rx, &writer_urgent, &writer_fault))
+            .spawn(move || writer(id, conn, rx, &writer_urgent, &writer_fault, wal))
             .map_err(|e| StoreError::Database {
                 shard: id,
                 reason: e.to_string(),
@@ -228,6 +248,9 @@ impl SqliteShard {
             .spawn(move || {
                 while !checkpoint_stop.load(Ordering::Acquire) {
                     std::thread::sleep(Duration::from_millis(1000));
+                    let _one = one_checkpoint
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner);
                     let _ = checkpoint.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
                 }
             })
@@ -483,8 +506,10 @@ fn writer(
     mut rx: mpsc::Receiver<Job>,
     urgent: &Mutex<VecDeque<Job>>,
     fault: &Fault,
+    mut wal: WalBound,
 ) {
     loop {
+        wal.keep_bounded(&conn);
         run_urgent(id, &mut conn, urgent);
         let Some(first) = rx.blocking_recv() else {
             return;
@@ -513,6 +538,61 @@ fn writer(
             }
         }
         flush(id, &mut conn, &mut writes, fault);
+    }
+}
+
+/// Keeps a shard's WAL near its limit ([`ShardOptions::sqlite_wal_limit`]): the writer asks
+/// between transactions.
+struct WalBound {
+    path: PathBuf,
+    limit: u64,
+    /// The file size past which the next checkpoint runs: the limit, or more after a
+    /// checkpoint that readers kept from finishing (so a reader that holds on does not stall
+    /// every transaction for the busy timeout).
+    threshold: u64,
+    /// Held by the checkpoint thread's passive checkpoints and the writer's truncating ones.
+    /// SQLite lets one checkpoint run at a time and fails a second one at once (no busy
+    /// wait), so without it the writer's attempt failed whenever a passive one was running
+    /// and the WAL grew by another limit before the next (to 137–184 MiB with a 64 MiB limit);
+    /// with it the writer waits for the passive checkpoint, which has just copied most frames.
+    one_checkpoint: Arc<Mutex<()>>,
+}
+
+impl WalBound {
+    /// For the database file at `db`.
+    fn new(db: &Path, limit: u64) -> Self {
+        let mut path = db.as_os_str().to_owned();
+        path.push("-wal");
+        Self {
+            path: PathBuf::from(path),
+            limit,
+            threshold: limit,
+            one_checkpoint: Arc::default(),
+        }
+    }
+
+    fn keep_bounded(&mut self, conn: &Connection) {
+        let Ok(size) = std::fs::metadata(&self.path).map(|m| m.len()) else {
+            return;
+        };
+        if size <= self.threshold {
+            return;
+        }
+        let _one = self
+            .one_checkpoint
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // (busy, frames in the WAL, frames copied): busy = 0 means the WAL was emptied.
+        let finished = conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .is_ok_and(|busy| busy == 0);
+        self.threshold = if finished {
+            self.limit
+        } else {
+            size + self.limit
+        };
     }
 }
 
@@ -797,6 +877,82 @@ mod tests {
         assert_eq!(rows.len(), 2);
         assert_eq!(shard.delete_chunk(lp, 2).await.unwrap(), 2);
         assert_eq!(shard.count(lp).await.unwrap(), 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_writer_that_never_pauses_keeps_its_wal_near_the_limit() {
+        const LIMIT: u64 = 1 << 20;
+        let dir = std::env::temp_dir().join(format!("datahub-sqlite-wal-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let options = ShardOptions {
+            durable_commits: false,
+            sqlite_wal_limit: LIMIT,
+            ..ShardOptions::default()
+        };
+        let shard = SqliteShard::open(0, &dir.join("s.sqlite"), &options).unwrap();
+        let wal = dir.join("s.sqlite-wal");
+        let lp = Lp {
+            group: Group::Member,
+            lp: 3,
+        };
+        // Readers throughout, as the read path has; four pipelines writing back to back, so
+        // the writer always has the next transaction waiting.
+        let stop = Arc::new(AtomicBool::new(false));
+        let reader = {
+            let (shard, stop) = (shard.clone(), Arc::clone(&stop));
+            tokio::spawn(async move {
+                let mut reads = 0u64;
+                while !stop.load(Ordering::Acquire) {
+                    shard.get(lp, Domain::Member, "member:7").await.unwrap();
+                    reads += 1;
+                }
+                reads
+            })
+        };
+        let mut writers = Vec::new();
+        for w in 0..4u64 {
+            let (shard, wal) = (shard.clone(), wal.clone());
+            writers.push(tokio::spawn(async move {
+                let mut largest = 0;
+                for version in 1..=100u64 {
+                    let rows = (0..200)
+                        .map(|k| {
+                            let mut r = row(&format!("member:{}", w * 1000 + k), version, version);
+                            r.row.payload = Bytes::from(vec![b'x'; 200]);
+                            r
+                        })
+                        .collect();
+                    shard.write(rows).await.unwrap();
+                    largest = largest.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
+                }
+                largest
+            }));
+        }
+        let mut largest = 0;
+        for w in writers {
+            largest = largest.max(w.await.unwrap());
+        }
+        stop.store(true, Ordering::Release);
+        let reads = reader.await.unwrap();
+        // 400 commits of 200 rows of ~250 B (without the bound the WAL reached 24 MB): it is
+        // checkpointed and truncated whenever it passes the limit, so it never holds much more
+        // than the limit plus the transactions of one merge (a checkpoint that a reader kept
+        // from finishing lets it grow by one more limit before the next try).
+        println!("largest WAL {largest} bytes, limit {LIMIT}, {reads} reads beside the writes");
+        assert!(
+            largest <= 2 * LIMIT,
+            "the WAL reached {largest} bytes ({reads} reads beside the writes)"
+        );
+        assert!(reads > 0);
+        // Nothing was lost to the checkpoints.
+        assert_eq!(shard.count(lp).await.unwrap(), 800);
+        let got = shard
+            .get(lp, Domain::Member, "member:3199")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.source_version, 100);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
