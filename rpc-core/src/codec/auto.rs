@@ -200,7 +200,8 @@ struct ClassState {
     calls: AtomicU32,
     /// The arm chosen now (`NONE` until calibrated).
     choice: AtomicU8,
-    /// The price bits the choice was made at.
+    /// The bits of the network price (not the byte's whole weight) the choice was made at:
+    /// a routine call compares them with the price's bits now.
     price_bits: AtomicU64,
     /// Arms with all their calibration samples, as bits.
     calibrated: AtomicU16,
@@ -212,6 +213,9 @@ struct ClassState {
     /// exploration runs four times as often until none is left.
     stale: AtomicU16,
     stats: Mutex<ClassStats>,
+    /// Calls that took the slow path (under the lock), for the tests.
+    #[cfg(test)]
+    slow: AtomicU32,
 }
 
 impl Default for ClassState {
@@ -224,6 +228,8 @@ impl Default for ClassState {
             follow: AtomicU8::new(NONE),
             stale: AtomicU16::new(0),
             stats: Mutex::new(ClassStats::default()),
+            #[cfg(test)]
+            slow: AtomicU32::new(0),
         }
     }
 }
@@ -283,9 +289,14 @@ impl AutoChooser {
     }
 
     /// What a byte on the wire weighs against CPU time now (ns): the network's price plus
-    /// the CPU the two ends' transports spend moving it.
-    fn byte_weight(&self) -> f64 {
-        self.price.get() + self.config.transport_ns_per_byte.max(0.0)
+    /// the CPU the two ends' transports spend moving it; with the bits of the network price
+    /// it was read from, which mark a ranking as current.
+    fn byte_weight(&self) -> (u64, f64) {
+        let bits = self.price.bits();
+        (
+            bits,
+            f64::from_bits(bits) + self.config.transport_ns_per_byte.max(0.0),
+        )
     }
 
     /// Follows `price` from now on (a channel's).
@@ -379,6 +390,8 @@ impl AutoChooser {
 
     fn choose_slow(&self, class_ix: usize, allowed: u16, call: u32) -> Pick {
         let class = &self.classes[class_ix];
+        #[cfg(test)]
+        class.slow.fetch_add(1, Ordering::Relaxed);
         let Ok(mut stats) = class.stats.lock() else {
             return self.pick(
                 class_ix,
@@ -387,7 +400,7 @@ impl AutoChooser {
                 call,
             );
         };
-        let price = self.byte_weight();
+        let (price_bits, price) = self.byte_weight();
         let arms = (0..ARMS).filter(|a| allowed & (1 << a) != 0);
         // Calibration first: the allowed arm with the fewest samples, until each has enough.
         if let Some(arm) = arms
@@ -397,8 +410,13 @@ impl AutoChooser {
         {
             return self.warm_up(class_ix, arm, call);
         }
-        if class.price_bits.load(Ordering::Relaxed) != self.price.bits() {
-            self.rerank(class_ix, &mut stats, price, "the network price changed");
+        if class.price_bits.load(Ordering::Relaxed) != price_bits {
+            self.rerank(
+                class_ix,
+                &mut stats,
+                (price_bits, price),
+                "the network price changed",
+            );
         }
         let best = self.best(&stats, allowed, price);
         if call.is_multiple_of(self.explore_period(class)) {
@@ -445,7 +463,7 @@ impl AutoChooser {
             return;
         };
         let arm = arm_of(pick.codec, pick.compression);
-        let price = self.byte_weight();
+        let (price_bits, price) = self.byte_weight();
         let per = sample.estimate.max(1) as f64;
         let (cpu, wire) = (sample.cpu_ns / per, sample.wire_bytes as f64 / per);
         let chosen = usize::from(class.choice.load(Ordering::Relaxed)) == arm;
@@ -529,14 +547,20 @@ impl AutoChooser {
             stats.arms[arm].due = pick.call.saturating_add(wait);
         }
         if !calibrating {
-            self.rerank(class_ix, &mut stats, price, "new samples");
+            self.rerank(class_ix, &mut stats, (price_bits, price), "new samples");
         }
     }
 
     /// Chooses the cheapest calibrated arm of a class, logging a switch.
-    fn rerank(&self, class_ix: usize, stats: &mut ClassStats, price: f64, why: &str) {
+    fn rerank(
+        &self,
+        class_ix: usize,
+        stats: &mut ClassStats,
+        (price_bits, price): (u64, f64),
+        why: &str,
+    ) {
         let class = &self.classes[class_ix];
-        class.price_bits.store(price.to_bits(), Ordering::Relaxed);
+        class.price_bits.store(price_bits, Ordering::Relaxed);
         let calibrated = (0..ARMS).fold(0u16, |bits, a| {
             if stats.arms[a].samples > 0 {
                 bits | (1 << a)
@@ -603,7 +627,7 @@ impl AutoChooser {
         let Ok(stats) = self.classes[class_of(size_estimate)].stats.lock() else {
             return Vec::new();
         };
-        let price = self.byte_weight();
+        let (_, price) = self.byte_weight();
         let mut out: Vec<ArmCost> = (0..ARMS)
             .filter(|a| stats.arms[*a].samples > 0)
             .map(|a| {
@@ -621,5 +645,65 @@ impl AutoChooser {
             .collect();
         out.sort_by(|a, b| a.cost_per_byte.total_cmp(&b.cost_per_byte));
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_settled_chooser_takes_the_lock_only_to_measure_and_explore() {
+        // The routine path reads atomics; the lock is for calibration, the chosen arm's
+        // re-measurement (one call in 64) and exploration (one in 128). A ranking marked
+        // with the wrong price (the byte's whole weight, not the network price) once sent
+        // every call under the lock.
+        let auto = AutoChooser::new(
+            AutoConfig::default(),
+            1024,
+            NetworkPrice::new(NetworkPrice::SAME_ZONE),
+            "/test.T/M",
+        );
+        let size = 64;
+        let run = |calls: u32| {
+            for _ in 0..calls {
+                let pick = auto.choose(size, CodecSet::ALL, CompressionSet::ALL);
+                if pick.measure {
+                    let cpu = if pick.codec == CodecKind::Postcard {
+                        50.0
+                    } else {
+                        200.0
+                    };
+                    auto.record(
+                        pick,
+                        Sample {
+                            cpu_ns: cpu,
+                            wire_bytes: size,
+                            estimate: size,
+                            failed: false,
+                        },
+                    );
+                }
+            }
+        };
+        run(2_000);
+        assert_eq!(
+            auto.choice(size),
+            Some((CodecKind::Postcard, Compression::Identity))
+        );
+        let class = &auto.classes[class_of(size)];
+        let before = class.slow.load(Ordering::Relaxed);
+        let calls = 12_800;
+        run(calls);
+        let slow = class.slow.load(Ordering::Relaxed) - before;
+        assert!(
+            slow <= calls / 64 + calls / 128 + 16,
+            "{slow} of {calls} calls took the lock"
+        );
+        // A new price still re-ranks on the next call.
+        auto.price().set(NetworkPrice::CROSS_REGION);
+        let before = class.slow.load(Ordering::Relaxed);
+        run(1);
+        assert_eq!(class.slow.load(Ordering::Relaxed) - before, 1);
     }
 }
