@@ -122,18 +122,6 @@ impl Mixed for Server {
 // ---------------------------------------------------------------------------------------
 // Measuring.
 
-/// Nanoseconds every thread of this process has run (`/proc/self/task/*/schedstat`).
-fn cpu_ns() -> u64 {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return 0;
-    };
-    tasks
-        .filter_map(Result::ok)
-        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
-        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-        .sum()
-}
-
 /// A transport that counts the request bytes it sends (framed, as on the wire).
 #[derive(Clone)]
 struct Counting {
@@ -460,7 +448,7 @@ async fn block_of<Req: arpc::Message>(
     n: usize,
 ) -> Spent {
     let bytes0 = t.bytes.load(Ordering::Relaxed);
-    let cpu0 = cpu_ns();
+    let cpu0 = report::process_cpu_ns();
     let wall = Instant::now();
     let callers = (0..CALLERS.min(n.max(1))).map(|i| {
         let share = n / CALLERS.min(n.max(1)) + usize::from(i < n % CALLERS.min(n.max(1)));
@@ -473,7 +461,7 @@ async fn block_of<Req: arpc::Message>(
     futures_util::future::join_all(callers).await;
     Spent {
         calls: n as u64,
-        cpu_ns: cpu_ns().saturating_sub(cpu0),
+        cpu_ns: report::process_cpu_ns().saturating_sub(cpu0),
         bytes: t.bytes.load(Ordering::Relaxed) - bytes0,
         wall_ns: u64::try_from(wall.elapsed().as_nanos()).unwrap_or(u64::MAX),
     }
@@ -494,7 +482,7 @@ async fn transport_ns_per_byte(addr: std::net::SocketAddr, calls: usize) -> f64 
                 data: (0..size).map(|i| i.to_le_bytes()[0] ^ 0x5a).collect(),
             };
             let share = calls.div_ceil(CALLERS);
-            let cpu0 = cpu_ns();
+            let cpu0 = report::process_cpu_ns();
             let callers = (0..CALLERS).map(|_| async {
                 for _ in 0..share {
                     client.put(opaque.clone()).await.expect("put");
@@ -502,7 +490,8 @@ async fn transport_ns_per_byte(addr: std::net::SocketAddr, calls: usize) -> f64 
             });
             futures_util::future::join_all(callers).await;
             #[allow(clippy::cast_precision_loss)]
-            let per = cpu_ns().saturating_sub(cpu0) as f64 / (share * CALLERS) as f64;
+            let per =
+                report::process_cpu_ns().saturating_sub(cpu0) as f64 / (share * CALLERS) as f64;
             per
         }
     };

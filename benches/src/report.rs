@@ -94,6 +94,19 @@ pub fn splice_readme(section: &str, content: &str) -> std::io::Result<()> {
     std::fs::write(&path, spliced)
 }
 
+/// Nanoseconds every thread of this process has run, client and server alike when both are
+/// in the process (`/proc/self/task/*/schedstat`; 0 where there is no `/proc`).
+pub fn process_cpu_ns() -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
 /// One line naming the machine and toolchain a run was measured on.
 pub fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
